@@ -1,0 +1,1 @@
+"""Sinergi's services and the runtime they share."""

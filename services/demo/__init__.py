@@ -1,0 +1,1 @@
+"""The demo: a Dinsos case system publishing households, and the services at work."""

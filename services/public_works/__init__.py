@@ -1,0 +1,1 @@
+"""Public Works (Dinas PUPR): works tickets from housing flags."""

@@ -1,0 +1,16 @@
+"""Ticket rules: pure functions, no I/O."""
+
+from datetime import date, timedelta
+
+from contracts.events.social import HousingNeed
+
+DEFAULT_DUE_DAYS: dict[HousingNeed, int] = {
+    HousingNeed.CLEAN_WATER: 60,
+    HousingNeed.SANITATION: 45,
+    HousingNeed.HOUSE_REHABILITATION: 120,
+}
+"""Working time Public Works commits to per kind of work, from the day of the flag."""
+
+
+def due_on(need: HousingNeed, flagged_on: date, due_days: dict[HousingNeed, int]) -> date:
+    return flagged_on + timedelta(days=due_days[need])

@@ -1,0 +1,1 @@
+"""The runtime every service shares: settings, logging, database, outbox, inbox, broker."""

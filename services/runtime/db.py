@@ -1,0 +1,41 @@
+"""Engines and migrations. Each service owns one PostgreSQL schema."""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_engine(url: str, pool_size: int = 5) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+
+
+def _upgrade(connection: Connection, migrations: Path, schema: str) -> None:
+    # Services starting together would race on the version table: one migrates at a time.
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine, migrations: Path, schema: str) -> None:
+    """Bring a service's schema to the newest migration."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, migrations, schema)
+
+
+def migrate_sync(url: str, migrations: Path, schema: str) -> None:
+    async def run() -> None:
+        engine = make_engine(url, pool_size=1)
+        try:
+            await migrate(engine, migrations, schema)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

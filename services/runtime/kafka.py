@@ -1,0 +1,63 @@
+"""Kafka plumbing: topics from the catalogue, the producer, FastStream's broker."""
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from contracts.catalogue import TOPICS, TopicSpec
+
+
+def topic_configs(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
+    return {
+        "retention.ms": str(spec.retention_ms),
+        "min.insync.replicas": str(min(2, replication_factor)),
+        "unclean.leader.election.enable": "false",
+    }
+
+
+async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> list[str]:
+    """Create every catalogue topic that does not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                spec.name, num_partitions=spec.partitions,
+                replication_factor=replication_factor,
+                topic_configs=topic_configs(spec, replication_factor),
+            )
+            for spec in TOPICS.values() if spec.name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another service created them between our list and create
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    # aiokafka defaults to acks=1 without idempotence: a leader failover could lose or
+    # duplicate an acknowledged event. Both are set explicitly.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+
+
+def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        allow_auto_create_topics=False,
+        graceful_timeout=10.0,
+    )

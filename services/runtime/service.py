@@ -1,0 +1,118 @@
+"""Running a service: migrations, topics, the broker's subscribers and the outbox relay.
+
+FastStream subscribers here are thin adapters: they hand the raw record to the
+RecordProcessor and commit its offset once the processor has finished with it.
+"""
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.runtime.consumer import RecordProcessor, Subscription
+from services.runtime.db import migrate
+from services.runtime.deadletter import Record
+from services.runtime.kafka import ensure_topics, make_broker, make_producer
+from services.runtime.relay import OutboxRelay
+from services.runtime.settings import Settings
+from services.runtime.tables import ServiceTables
+from services.runtime.unit_of_work import UnitOfWork
+
+log = structlog.get_logger()
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    tables: ServiceTables
+    migrations: Path
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+
+async def _tolerant_parser(record: Any, original: Any) -> Any:
+    # FastStream decodes every header as UTF-8 before our code runs; one bad header would
+    # make it skip the record. Parse a sanitised copy, keep the original for validation.
+    headers = record.headers
+    safe = tuple(
+        (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in headers
+    )
+    message = await original(dataclasses.replace(record, headers=safe))
+    message.raw_message = record
+    return message
+
+
+async def _raw_decoder(message: Any) -> bytes:
+    return message.body
+
+
+class ServiceRuntime:
+    def __init__(
+        self, definition: ServiceDefinition, settings: Settings, engine: AsyncEngine
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.engine = engine
+        self.producer = make_producer(settings.kafka_bootstrap_servers, definition.name)
+        self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name)
+        self.processor = RecordProcessor(self.uow, self.producer)
+        self.relay = OutboxRelay(
+            engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds
+        )
+        self._stop = asyncio.Event()
+        self._relay_task: asyncio.Task[None] | None = None
+        for sub in definition.subscriptions:
+            self._subscribe(sub)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.definition.tables, f"sinergi/{self.definition.name}")
+
+    def _subscribe(self, sub: Subscription) -> None:
+        processor = self.processor
+
+        @self.broker.subscriber(
+            *sub.topics, group_id=sub.name, ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest", parser=_tolerant_parser, decoder=_raw_decoder,
+        )
+        async def adapter(body: bytes, msg: KafkaMessage) -> None:
+            raw = msg.raw_message
+            record = Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
+                            tuple(raw.headers))
+            await processor.process(sub, record)
+            try:
+                partition = TopicPartition(raw.topic, raw.partition)
+                await msg.consumer.commit({partition: raw.offset + 1})
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The partition moved to another member during a rebalance; it re-reads
+                # this record and its inbox drops the copy. Nothing to do here.
+                log.warning("offset_commit_skipped", error=repr(exc))
+
+    async def start(self, *, relay: bool = True, migrate_schema: bool = True) -> None:
+        if migrate_schema:
+            await migrate(self.engine, self.definition.migrations, self.definition.tables.schema)
+        await ensure_topics(self.settings.kafka_bootstrap_servers,
+                            self.settings.replication_factor)
+        await self.producer.start()
+        await self.broker.start()
+        if relay:
+            self.start_relay()
+        log.info("service_started", subscriptions=[s.name for s in self.definition.subscriptions])
+
+    def start_relay(self) -> None:
+        self._stop.clear()
+        self._relay_task = asyncio.create_task(self.relay.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._relay_task is not None:
+            await self._relay_task
+        await self.broker.stop()
+        await self.producer.stop()
+        log.info("service_stopped")

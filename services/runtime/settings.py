@@ -1,0 +1,26 @@
+"""Settings from the environment; nothing connects at import time."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development default only: a deployment sets SINERGI_PSEUDONYM_KEY from its secret store.
+DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    database_url: str = Field(
+        default="postgresql+asyncpg://sinergi:sinergi@127.0.0.1:5432/sinergi",
+        validation_alias="DATABASE_URL",
+    )
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(DEV_PSEUDONYM_KEY), validation_alias="SINERGI_PSEUDONYM_KEY"
+    )
+    replication_factor: int = Field(default=1, validation_alias="SINERGI_REPLICATION_FACTOR")
+    log_level: str = Field(default="INFO", validation_alias="SINERGI_LOG_LEVEL")
+    relay_poll_seconds: float = Field(default=0.05, validation_alias="SINERGI_RELAY_POLL_SECONDS")
+    http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")

@@ -1,0 +1,110 @@
+"""The unit of work: one transaction holding a service's state change, its outbox rows
+and the inbox record of the event that caused them, so they commit together or not at all.
+"""
+
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from contracts.base import Contract
+from contracts.catalogue import spec_for
+from contracts.codec import encode
+from contracts.envelope import Envelope, new_envelope
+from services.runtime.tables import ServiceTables
+
+
+class UnitOfWork:
+    def __init__(self, engine: AsyncEngine, tables: ServiceTables, source: str) -> None:
+        self._engine = engine
+        self._tables = tables
+        self.source = source
+        self._conn: AsyncConnection | None = None
+        self._tx: AsyncTransaction | None = None
+        self._locked_keys: set[str] = set()
+        self.emitted: list[Envelope] = []
+
+    @property
+    def conn(self) -> AsyncConnection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside 'async with'")
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._engine.connect()
+        self._tx = await self._conn.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._tx is not None and self._tx.is_active:
+                await self._tx.rollback()
+        finally:
+            await self.conn.close()
+            self._conn = None
+
+    async def commit(self) -> None:
+        assert self._tx is not None
+        await self._tx.commit()
+
+    async def claim(self, consumer: str, event_id: UUID) -> bool:
+        """Record that ``consumer`` handles ``event_id``; False if it already had its effect."""
+        inbox = self._tables.inbox
+        stmt = (
+            insert(inbox)
+            .values(consumer=consumer, event_id=event_id)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def emit(
+        self,
+        data: Contract,
+        *,
+        subject: str,
+        correlationid: str,
+        causationid: UUID | None,
+        time: datetime | None = None,
+    ) -> Envelope:
+        """Write an event to the outbox; the relay publishes it once this transaction commits.
+
+        The key is the subject (the household ref), so one household's events share a
+        partition and keep their order.
+        """
+        spec = spec_for(type(data))
+        envelope = new_envelope(
+            type=spec.type, source=self.source, subject=subject,
+            correlationid=correlationid, causationid=causationid, time=time,
+        )
+        await self._lock_key(subject)
+        headers, payload = encode(envelope, data)
+        await self.conn.execute(
+            self._tables.outbox.insert().values(
+                event_id=envelope.id, topic=spec.topic, key=subject,
+                headers=[[k, v.decode()] for k, v in headers], payload=payload,
+            )
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+    async def _lock_key(self, key: str) -> None:
+        # Outbox ids come from a sequence, allocated at insert but visible only at commit.
+        # Two transactions writing the same key could commit in the opposite order of
+        # their ids, and the relay (which publishes in id order) would reorder that
+        # household's events. Holding a per-key lock from before the insert until commit
+        # makes id order and commit order agree for each key.
+        if key in self._locked_keys:
+            return
+        await self.conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(:key))"),
+            {"ns": self._tables.schema, "key": key},
+        )
+        self._locked_keys.add(key)

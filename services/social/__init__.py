@@ -1,0 +1,1 @@
+"""Dinsos: intake, pseudonymisation, assessment rules."""

@@ -1,0 +1,1 @@
+"""One timeline per household, projected from every agency's events."""

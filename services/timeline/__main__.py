@@ -1,0 +1,27 @@
+import asyncio
+
+import uvicorn
+
+from services.runtime.main import run
+from services.runtime.service import ServiceRuntime
+from services.runtime.settings import Settings
+from services.timeline.api import create_app
+from services.timeline.bootstrap import build
+
+settings = Settings()
+
+
+async def serve_http(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        create_app(runtime.engine), host="127.0.0.1", port=settings.http_port,
+        log_level="warning", lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # the service's own handlers stop us
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+run(build(), settings, serve_http)

@@ -1,0 +1,20 @@
+"""Timeline handlers."""
+
+from contracts.codec import Event
+from services.runtime.unit_of_work import UnitOfWork
+from services.timeline.summaries import agency_of, summarise
+from services.timeline.tables import entries
+
+
+async def record_entry(event: Event, uow: UnitOfWork) -> None:
+    """Add one entry to the household's timeline."""
+    env = event.envelope
+    await uow.conn.execute(
+        entries.insert().values(
+            event_id=env.id, household_ref=env.subject, correlation_id=env.correlationid,
+            causation_id=env.causationid, agency=agency_of(env.type), type=env.type,
+            time=env.time, summary=summarise(event.data),
+            region_code=getattr(event.data, "region_code", None),
+        )
+    )
+

@@ -1,0 +1,4 @@
+from services.runtime.migrations_env import run_migrations
+from services.timeline.tables import TABLES
+
+run_migrations(TABLES.metadata)

@@ -1,0 +1,144 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.catalogue import EVENTS, TOPICS, dead_letter_topic, shared_topics
+from contracts.codec import decode, encode
+from contracts.envelope import Envelope, new_envelope
+from contracts.errors import ContractViolation, Reason
+from contracts.events.social import HousingFlagged, HousingNeed
+from contracts.ids import new_event_id
+
+pytestmark = pytest.mark.unit
+
+REF = "h-" + "a" * 32
+FLAG = HousingFlagged(household_ref=REF, region_code="6403", village="Loa Janan",
+                      needs=[HousingNeed.SANITATION])
+TOPIC = "sinergi.social.housing"
+
+
+def flag_envelope(**changes: object) -> Envelope:
+    env = new_envelope(type="social.housing.flagged.v1", source="sinergi/social", subject=REF,
+                       correlationid=REF, causationid=new_event_id())
+    return env.model_copy(update=changes)
+
+
+def test_an_event_survives_encoding_and_decoding() -> None:
+    env = flag_envelope()
+    headers, payload = encode(env, FLAG)
+    event = decode(TOPIC, headers, payload)
+    assert event.envelope == env
+    assert event.data == FLAG
+
+
+def test_envelope_travels_as_cloudevents_headers() -> None:
+    headers = dict(flag_envelope().to_headers())
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == b"social.housing.flagged.v1"
+    assert headers["content-type"] == b"application/json"
+    assert {"ce_id", "ce_source", "ce_subject", "ce_time", "ce_correlationid",
+            "ce_causationid"} <= set(headers)
+
+
+def test_event_ids_sort_by_creation_time() -> None:
+    ids = [new_event_id() for _ in range(50)]
+    assert [i.version for i in ids] == [7] * 50
+    assert [i.int >> 80 for i in ids] == sorted(i.int >> 80 for i in ids)
+
+
+def violation(headers: list, payload: bytes | None, topic: str = TOPIC) -> ContractViolation:
+    with pytest.raises(ContractViolation) as info:
+        decode(topic, headers, payload)
+    return info.value
+
+
+def test_unknown_field_is_a_schema_violation_naming_the_field() -> None:
+    payload = json.dumps({**json.loads(FLAG.model_dump_json()), "income": 1}).encode()
+    err = violation(flag_envelope().to_headers(), payload)
+    assert err.reason is Reason.SCHEMA_VIOLATION
+    assert "income" in err.detail
+
+
+def test_region_outside_east_kalimantan_is_refused() -> None:
+    payload = FLAG.model_dump_json().replace("6403", "3171").encode()
+    err = violation(flag_envelope().to_headers(), payload)
+    assert err.reason is Reason.SCHEMA_VIOLATION and "region_code" in err.detail
+
+
+def test_unknown_but_well_formed_region_code_is_refused() -> None:
+    payload = FLAG.model_dump_json().replace("6403", "6499").encode()
+    err = violation(flag_envelope().to_headers(), payload)
+    assert "6499" in err.detail
+
+
+def test_malformed_json_is_named_as_such() -> None:
+    assert violation(flag_envelope().to_headers(), b'{"household_ref":').reason is (
+        Reason.MALFORMED_JSON
+    )
+
+
+def test_missing_envelope_header_is_named() -> None:
+    headers = [h for h in flag_envelope().to_headers() if h[0] != "ce_time"]
+    err = violation(headers, FLAG.model_dump_json().encode())
+    assert err.reason is Reason.INVALID_ENVELOPE and "ce_time" in err.detail
+
+
+def test_naive_timestamp_is_refused() -> None:
+    headers = [(k, v) if k != "ce_time" else (k, b"2026-01-01T10:00:00")
+               for k, v in flag_envelope().to_headers()]
+    err = violation(headers, FLAG.model_dump_json().encode())
+    assert err.reason is Reason.INVALID_ENVELOPE and "time" in err.detail
+
+
+def test_unknown_event_version_is_refused() -> None:
+    headers = [(k, v) if k != "ce_type" else (k, b"social.housing.flagged.v9")
+               for k, v in flag_envelope().to_headers()]
+    assert violation(headers, FLAG.model_dump_json().encode()).reason is Reason.UNKNOWN_TYPE
+
+
+def test_event_on_the_wrong_topic_is_refused() -> None:
+    headers, payload = encode(flag_envelope(), FLAG)
+    assert violation(headers, payload, "sinergi.social.household").reason is Reason.WRONG_TOPIC
+
+
+def test_oversize_payload_is_refused_before_parsing() -> None:
+    assert violation(flag_envelope().to_headers(), b" " * 300_000).reason is Reason.OVERSIZE
+
+
+def test_header_with_invalid_utf8_is_refused() -> None:
+    headers = [(k, v) if k != "ce_subject" else (k, b"\xff\xfe") for k, v in
+               flag_envelope().to_headers()]
+    err = violation(headers, FLAG.model_dump_json().encode())
+    assert err.reason is Reason.INVALID_ENVELOPE and "UTF-8" in err.detail
+
+
+def test_flag_without_needs_or_with_repeated_needs_is_refused() -> None:
+    for needs in ([], ["sanitation", "sanitation"]):
+        payload = json.dumps({**json.loads(FLAG.model_dump_json()), "needs": needs}).encode()
+        assert violation(flag_envelope().to_headers(), payload).reason is (
+            Reason.SCHEMA_VIOLATION
+        )
+
+
+def test_every_event_type_names_a_catalogue_topic_and_is_versioned() -> None:
+    for spec in EVENTS.values():
+        assert spec.topic in TOPICS
+        assert spec.type.rsplit(".", 1)[1].startswith("v")
+
+
+def test_only_intake_topics_carry_identity_number_fields() -> None:
+    for spec in EVENTS.values():
+        fields = json.dumps(spec.model.model_json_schema())
+        if TOPICS[spec.topic] in shared_topics():
+            assert "nik" not in fields and "kk_number" not in fields, spec.type
+
+
+def test_refused_intake_records_stay_on_a_dinsos_only_topic() -> None:
+    assert TOPICS[dead_letter_topic("sinergi.intake.social")].intake
+    assert not TOPICS[dead_letter_topic(TOPIC)].intake
+
+
+def test_envelope_time_keeps_its_timezone() -> None:
+    env = flag_envelope(time=datetime(2026, 1, 1, 8, tzinfo=UTC))
+    assert Envelope.from_headers(env.to_headers()).time.utcoffset() is not None
