@@ -1,0 +1,123 @@
+"""Helpers for tests on the real stack: running services in-process, awaiting outcomes."""
+
+import asyncio
+from datetime import UTC, datetime
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.events.intake import HouseholdIntake
+from services.demo.households import sample_household
+from services.public_works.bootstrap import build as build_public_works
+from services.runtime.service import ServiceDefinition, ServiceRuntime
+from services.runtime.settings import Settings
+from services.social.bootstrap import build as build_social
+from services.timeline.bootstrap import build as build_timeline
+
+
+def definitions(settings: Settings) -> dict[str, ServiceDefinition]:
+    key = settings.pseudonym_key.get_secret_value().encode()
+    return {"social": build_social(key), "public_works": build_public_works(),
+            "timeline": build_timeline()}
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, engine: AsyncEngine, *names: str, relay: bool = True
+) -> AsyncIterator[dict[str, ServiceRuntime]]:
+    """Start the named services in this process; stop them on exit."""
+    defs = definitions(settings)
+    runtimes = {n: ServiceRuntime(defs[n], settings, engine) for n in names}
+    started = []
+    try:
+        for runtime in runtimes.values():
+            await runtime.start(relay=relay)
+            started.append(runtime)
+        yield runtimes
+    finally:
+        for runtime in reversed(started):
+            await runtime.stop()
+
+
+async def until(
+    check: Callable[[], Awaitable[Any]], within: float = 60.0, what: str = "condition"
+) -> Any:
+    """Await a state the system reaches asynchronously; fail with ``what`` after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def fresh_intakes(count: int, *, needs_housing: bool = True) -> list[HouseholdIntake]:
+    """Households no other test has (random KK and NIK numbers), all with housing needs."""
+    rng = random.Random()
+    out = []
+    while len(out) < count:
+        intake = sample_household(rng, datetime.now(UTC).date())
+        if needs_housing and intake.housing.has_clean_water and intake.housing.has_healthy_latrine:
+            intake = intake.model_copy(
+                update={"housing": intake.housing.model_copy(update={"has_clean_water": False})}
+            )
+        out.append(intake)
+    return out
+
+
+async def partitions_of(settings: Settings, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described
+            for p in t["partitions"]]
+
+
+async def read_all(settings: Settings, topics: list[str]) -> list[Any]:
+    """Every record currently on ``topics``, from the beginning to the end offsets."""
+    partitions = await partitions_of(settings, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        records = []
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        deadline = time.monotonic() + 60
+        while remaining:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topics} to their end offsets")
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, recs in batch.items():
+                records.extend(recs)
+                if recs and recs[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def committed_offset(settings: Settings, group: str, tp: TopicPartition) -> int:
+    """The offset ``group`` has committed on ``tp`` (0 if none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[tp])
+    finally:
+        await admin.close()
+    meta = offsets.get(tp)
+    return meta.offset if meta is not None and meta.offset >= 0 else 0
