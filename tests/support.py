@@ -1,11 +1,11 @@
 """Helpers for tests on the real stack: running services in-process, awaiting outcomes."""
 
 import asyncio
-from datetime import UTC, datetime
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -121,3 +121,18 @@ async def committed_offset(settings: Settings, group: str, tp: TopicPartition) -
         await admin.close()
     meta = offsets.get(tp)
     return meta.offset if meta is not None and meta.offset >= 0 else 0
+
+
+async def consumed_to_end(settings: Settings, group: str, topics: list[str]) -> bool:
+    """Whether ``group`` has committed every record currently on ``topics``."""
+    partitions = await partitions_of(settings, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    for tp in partitions:
+        if ends[tp] and await committed_offset(settings, group, tp) < ends[tp]:
+            return False
+    return True

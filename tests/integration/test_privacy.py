@@ -1,0 +1,49 @@
+"""NIK and KK numbers never leave the social service."""
+
+import json
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.catalogue import SOCIAL_INTAKE, shared_topics
+from services.demo.households import publish_intake
+from services.runtime.settings import Settings
+from services.social.pseudonym import household_ref
+from tests.support import consumed_to_end, fresh_intakes, read_all, running, until
+
+pytestmark = pytest.mark.integration
+
+
+async def test_no_nik_or_kk_number_appears_on_any_shared_topic(
+    stack_settings: Settings, engine: AsyncEngine, producer
+) -> None:
+    key = stack_settings.pseudonym_key.get_secret_value().encode()
+    intakes = fresh_intakes(5)
+    async with running(stack_settings, engine, "social", "public_works", "timeline"):
+        for n, intake in enumerate(intakes):
+            await publish_intake(producer, intake, f"CASE-PRIV-{n}")
+        await until(lambda: consumed_to_end(stack_settings, "social.intake",
+                                            [SOCIAL_INTAKE.name]), what="intake consumed")
+        await until(lambda: consumed_to_end(stack_settings, "public_works.housing_flags",
+                                            ["sinergi.social.housing"]), what="flags consumed")
+
+    # Every identity number ever submitted (this test's and every earlier one's)...
+    numbers = set()
+    for record in await read_all(stack_settings, [SOCIAL_INTAKE.name]):
+        try:
+            data = json.loads(record.value)
+            numbers.add(data["kk_number"])
+            numbers.update(m["nik"] for m in data["members"])
+        except (ValueError, KeyError, TypeError):
+            continue  # malformed records other tests sent on purpose
+    assert {i.kk_number for i in intakes} <= numbers
+
+    # ...is absent from every record on every shared topic: key, headers and payload.
+    shared = await read_all(stack_settings, [t.name for t in shared_topics()])
+    refs = {household_ref(key, i.kk_number) for i in intakes}
+    assert {r.key.decode() for r in shared if r.key} >= refs  # our households did flow
+    for record in shared:
+        blob = b"|".join([record.key or b"", record.value or b"",
+                          *[v or b"" for _, v in record.headers]])
+        leaked = [n for n in numbers if n.encode() in blob]
+        assert not leaked, f"{record.topic}@{record.partition}:{record.offset} carries {leaked}"
