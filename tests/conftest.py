@@ -27,4 +27,4 @@ def stack_settings() -> Iterator[Settings]:
                        DATABASE_URL=env["DATABASE_URL"])
     finally:
         if not was_running:
-            stack.down()
+            stack.down(purge=True)  # the next session starts from empty topics and tables

@@ -1,6 +1,7 @@
 """``sinergi``: the operator's command line."""
 
 import asyncio
+import sys
 from pathlib import Path
 
 import typer
@@ -19,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 @app.command()
@@ -33,6 +34,8 @@ def demo(
     with friendly_errors():
         stack = Stack()
         was_running = {s.name for s in stack.status() if s.state == "running"}
+        if not was_running:
+            stack.down(purge=True)  # a demo that starts the stack starts from empty data
         console.print("Provisioning Kafka (KRaft) and PostgreSQL ...")
         stack.up()
         for part in stack.status():
@@ -41,8 +44,8 @@ def demo(
             run_demo(cli_settings(), households, show, stack_dir() / "logs")
         finally:
             if not was_running:
-                stack.down()
-                console.print("Stack stopped; no process left running.")
+                stack.down(purge=True)
+                console.print("Stack stopped and its data removed; no process left running.")
 
 
 @app.command()

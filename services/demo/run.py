@@ -107,7 +107,7 @@ async def publish_households(settings: Settings, intakes: list[HouseholdIntake])
 
 
 def run_demo(settings: Settings, households: int, show: int, log_dir: Path) -> None:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)
     intakes = sample_households(households)
     key = settings.pseudonym_key.get_secret_value().encode()
     refs = {household_ref(key, i.kk_number): i for i in intakes}
@@ -123,11 +123,25 @@ def run_demo(settings: Settings, households: int, show: int, log_dir: Path) -> N
         expected = {ref: expected_entries(i) for ref, i in refs.items()}
         asyncio.run(wait_for_timelines(settings, expected, procs, within=120))
         console.print(f"All {len(refs)} timelines complete in {time.monotonic() - began:.1f}s\n")
-        flagged = [r for r, i in refs.items() if housing_needs(i.housing, len(i.members))]
-        for ref in (flagged or list(refs))[:show]:
+        wait_for_http(f"http://127.0.0.1:{http_port}/healthz", procs, within=30)
+        most_needs = sorted(refs, key=lambda r: -expected[r])
+        for ref in most_needs[:show]:
             show_timeline(console, http_port, ref)
     finally:
         procs.stop()
+
+
+def wait_for_http(url: str, procs: ServiceProcesses, within: float) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        procs.check_alive()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the timeline API at {url} did not answer") from None
+        time.sleep(0.1)
 
 
 def show_timeline(console: Console, http_port: int, ref: str) -> None:

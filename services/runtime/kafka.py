@@ -1,5 +1,7 @@
 """Kafka plumbing: topics from the catalogue, the producer, FastStream's broker."""
 
+import asyncio
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -35,6 +37,7 @@ async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> 
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another service created them between our list and create
+            await _until_led(admin, [t.name for t in missing])
         return [t.name for t in missing]
     finally:
         await admin.close()
@@ -61,3 +64,20 @@ def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
     )
+
+
+async def _until_led(admin: AIOKafkaAdminClient, names: list[str], within: float = 30.0) -> None:
+    # A new topic's partitions get leaders a moment after creation; producing before
+    # that only earns retries and warnings.
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            t["error_code"] == 0 and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics {names} have no partition leaders after {within}s")
+        await asyncio.sleep(0.1)

@@ -23,4 +23,5 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, validation_alias="SINERGI_REPLICATION_FACTOR")
     log_level: str = Field(default="INFO", validation_alias="SINERGI_LOG_LEVEL")
     relay_poll_seconds: float = Field(default=0.05, validation_alias="SINERGI_RELAY_POLL_SECONDS")
+    http_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_HTTP_HOST")
     http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")

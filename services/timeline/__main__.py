@@ -13,7 +13,7 @@ settings = Settings()
 
 async def serve_http(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     config = uvicorn.Config(
-        create_app(runtime.engine), host="127.0.0.1", port=settings.http_port,
+        create_app(runtime.engine), host=settings.http_host, port=settings.http_port,
         log_level="warning", lifespan="off",
     )
     server = uvicorn.Server(config)

@@ -5,12 +5,14 @@ from collections.abc import Callable
 from contracts.base import Contract
 from contracts.events.public_works import WorksTicketOpened
 from contracts.events.social import HouseholdRegistered, HousingAssessed, HousingFlagged
+from contracts.regions import kaltim_regions
 
 AGENCIES = {"social": "Dinsos", "public_works": "Dinas PUPR", "education": "Disdik"}
 
 
 def _registered(d: HouseholdRegistered) -> str:
-    return f"Registered in {d.region_code} with {d.member_count} members"
+    region = kaltim_regions()[d.region_code].name
+    return f"Registered in {region} ({d.region_code}) with {d.member_count} members"
 
 
 def _assessed(d: HousingAssessed) -> str:
@@ -23,7 +25,7 @@ def _flagged(d: HousingFlagged) -> str:
 
 
 def _ticket_opened(d: WorksTicketOpened) -> str:
-    return f"Works ticket {str(d.ticket_id)[:8]} opened for {d.need.value}, due {d.due_on}"
+    return f"Works ticket …{str(d.ticket_id)[-8:]} opened for {d.need.value}, due {d.due_on}"
 
 
 SUMMARIES: dict[type, Callable] = {
