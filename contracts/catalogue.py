@@ -4,6 +4,7 @@ Topics are created from this catalogue (never by broker auto-creation); the key 
 every agency topic is the household ref, so one household's events stay in order.
 """
 
+import builtins
 from dataclasses import dataclass
 
 from contracts.base import Contract
@@ -29,7 +30,7 @@ class TopicSpec:
 @dataclass(frozen=True)
 class EventSpec:
     type: str
-    model: type[Contract]
+    model: builtins.type[Contract]
     topic: str
 
 

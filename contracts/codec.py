@@ -30,7 +30,9 @@ def encode(envelope: Envelope, data: Contract) -> tuple[list[tuple[str, bytes]],
     return envelope.to_headers(), data.model_dump_json().encode()
 
 
-def decode(topic: str, headers: Iterable[tuple[str, bytes | str]], value: bytes | None) -> Event:
+def decode(
+    topic: str, headers: Iterable[tuple[str, bytes | str | None]], value: bytes | None
+) -> Event:
     """Validate a record against the catalogue, or raise ContractViolation saying why."""
     if value is not None and len(value) > MAX_PAYLOAD_BYTES:
         raise ContractViolation(

@@ -49,10 +49,10 @@ class Envelope(Contract):
         return headers
 
     @classmethod
-    def from_headers(cls, headers: Iterable[tuple[str, bytes | str]]) -> "Envelope":
+    def from_headers(cls, headers: Iterable[tuple[str, bytes | str | None]]) -> "Envelope":
         values: dict[str, str] = {}
         for name, raw in headers:
-            if not name.startswith("ce_"):
+            if not name.startswith("ce_") or raw is None:
                 continue
             try:
                 values[name[3:]] = raw.decode("utf-8") if isinstance(raw, bytes) else raw

@@ -26,7 +26,9 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         await runtime.start()
-        extra_task = asyncio.create_task(extra(runtime, stop)) if extra else None
+        extra_task: asyncio.Future[None] | None = (
+            asyncio.ensure_future(extra(runtime, stop)) if extra else None
+        )
         await stop.wait()
         log.info("service_stopping")
         if extra_task is not None:

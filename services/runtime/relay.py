@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.runtime.tables import ServiceTables
@@ -66,7 +66,7 @@ class OutboxRelay:
             await self._mark_sent(conn, [r.id for r in rows])
         return len(rows)
 
-    async def _publish(self, rows: Sequence[Row[Any]]) -> None:
+    async def _publish(self, rows: Sequence[Any]) -> None:
         # Sends are queued in id order and awaited together: the idempotent producer keeps
         # per-partition order while batching many records into one request.
         futures = [

@@ -8,10 +8,10 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
@@ -82,13 +82,14 @@ class ServiceRuntime:
             auto_offset_reset="earliest", parser=_tolerant_parser, decoder=_raw_decoder,
         )
         async def adapter(body: bytes, msg: KafkaMessage) -> None:
-            raw = msg.raw_message
+            raw = cast(ConsumerRecord[bytes, bytes], msg.raw_message)
+            consumer = cast(AIOKafkaConsumer, msg.consumer)
             record = Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
                             tuple(raw.headers))
             await processor.process(sub, record)
             try:
                 partition = TopicPartition(raw.topic, raw.partition)
-                await msg.consumer.commit({partition: raw.offset + 1})
+                await consumer.commit({partition: raw.offset + 1})
             except (CommitFailedError, IllegalStateError) as exc:
                 # The partition moved to another member during a rebalance; it re-reads
                 # this record and its inbox drops the copy. Nothing to do here.

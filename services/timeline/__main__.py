@@ -17,7 +17,6 @@ async def serve_http(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         log_level="warning", lifespan="off",
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the service's own handlers stop us
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True

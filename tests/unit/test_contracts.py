@@ -142,3 +142,9 @@ def test_refused_intake_records_stay_on_a_dinsos_only_topic() -> None:
 def test_envelope_time_keeps_its_timezone() -> None:
     env = flag_envelope(time=datetime(2026, 1, 1, 8, tzinfo=UTC))
     assert Envelope.from_headers(env.to_headers()).time.utcoffset() is not None
+
+
+def test_header_without_a_value_counts_as_missing() -> None:
+    headers = [(k, v) if k != "ce_source" else (k, None) for k, v in flag_envelope().to_headers()]
+    err = violation(headers, FLAG.model_dump_json().encode())
+    assert err.reason is Reason.INVALID_ENVELOPE and "ce_source" in err.detail
