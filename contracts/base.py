@@ -15,6 +15,10 @@ class Contract(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    def summary(self) -> str:
+        """One line for a person reading a household's timeline."""
+        return type(self).__name__
+
 
 RegionCode = Annotated[
     str, StringConstraints(pattern=r"^64\d\d$"), AfterValidator(check_region_code)

@@ -1,4 +1,4 @@
-"""Records agency systems publish to intake topics.
+"""Records the Dinsos case system publishes to its intake topic.
 
 These carry identity numbers (NIK, KK) and so are read by the social service only;
 they never appear on a shared topic.
@@ -7,6 +7,7 @@ they never appear on a shared topic.
 from datetime import date
 from enum import StrEnum
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -16,6 +17,7 @@ Nik = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
 """National identity number, 16 digits."""
 KkNumber = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
 """Family-card (Kartu Keluarga) number, 16 digits."""
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class Relation(StrEnum):
@@ -30,6 +32,14 @@ class FloorMaterial(StrEnum):
     WOOD = "wood"
     CEMENT = "cement"
     TILE = "tile"
+
+
+class BusinessStatus(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    GROWING = "growing"
+    STALLED = "stalled"
+    CLOSED = "closed"
 
 
 class Member(Contract):
@@ -54,7 +64,7 @@ class HouseholdIntake(Contract):
 
     kk_number: KkNumber
     region_code: RegionCode
-    village: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    village: Text100
     members: Annotated[list[Member], Field(min_length=1, max_length=30)]
     housing: HousingSurvey
     monthly_income: Rupiah
@@ -68,3 +78,38 @@ class HouseholdIntake(Contract):
         if len({m.nik for m in self.members}) != len(self.members):
             raise ValueError("members contain the same NIK twice")
         return self
+
+
+class IncomeReport(Contract):
+    """``intake.income.v1``: the household's monthly income as a Dinsos officer recorded it."""
+
+    kk_number: KkNumber
+    monthly_income: Rupiah
+    reported_on: date
+
+
+class GrantAward(Contract):
+    """``intake.grant.v1``: a business grant (bantuan usaha) handed over."""
+
+    kk_number: KkNumber
+    amount: Annotated[int, Field(gt=0, le=100_000_000, description="Whole rupiah")]
+    business_type: Text100
+    mentor: Text100
+    awarded_on: date
+
+
+class MentoringVisit(Contract):
+    """``intake.mentoring.v1``: a mentor's visit to the household's business."""
+
+    kk_number: KkNumber
+    business_status: BusinessStatus
+    monthly_revenue: Rupiah
+    visited_on: date
+
+
+class RejectionAcknowledgement(Contract):
+    """``intake.rejection_ack.v1``: Dinsos accepts Public Works' reason for rejecting a ticket."""
+
+    kk_number: KkNumber
+    ticket_id: UUID
+    acknowledged_on: date

@@ -26,6 +26,18 @@ log = structlog.get_logger()
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
 
 
+class Rejected(Exception):
+    """A domain rule refuses this event for good (e.g. a ticket update for an unknown ticket).
+
+    The record goes to the dead-letter topic with ``reason``; the partition moves on.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 class Outcome(StrEnum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
@@ -90,6 +102,9 @@ class RecordProcessor:
             attempts += 1
             try:
                 return await self._handle_once(sub, event)
+            except Rejected as rejected:
+                failure = Failure(rejected.reason, rejected.detail, datetime.now(UTC), attempts)
+                return await self._dead_letter(sub, record, failure)
             except Exception as exc:
                 first_failure = first_failure or datetime.now(UTC)
                 if not is_transient(exc):

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr = Field(
         default=SecretStr(DEV_PSEUDONYM_KEY), validation_alias="SINERGI_PSEUDONYM_KEY"
     )
+    poverty_line: int = Field(
+        default=4_543_264, validation_alias="SINERGI_POVERTY_LINE",
+        description="Rupiah per poor household per month (BPS Kaltim, September 2024)",
+    )
     replication_factor: int = Field(default=1, validation_alias="SINERGI_REPLICATION_FACTOR")
     log_level: str = Field(default="INFO", validation_alias="SINERGI_LOG_LEVEL")
     relay_poll_seconds: float = Field(default=0.05, validation_alias="SINERGI_RELAY_POLL_SECONDS")

@@ -2,7 +2,7 @@
 
 from contracts.codec import Event
 from services.runtime.unit_of_work import UnitOfWork
-from services.timeline.summaries import agency_of, summarise
+from services.timeline.summaries import agency_of
 from services.timeline.tables import entries
 
 
@@ -13,8 +13,9 @@ async def record_entry(event: Event, uow: UnitOfWork) -> None:
         entries.insert().values(
             event_id=env.id, household_ref=env.subject, correlation_id=env.correlationid,
             causation_id=env.causationid, agency=agency_of(env.type), type=env.type,
-            time=env.time, summary=summarise(event.data),
+            time=env.time, summary=event.data.summary(),
             region_code=getattr(event.data, "region_code", None),
+            data=event.data.model_dump(mode="json"),
         )
     )
 

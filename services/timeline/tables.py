@@ -1,6 +1,7 @@
 """The timeline projection, in schema ``timeline``."""
 
 from sqlalchemy import Column, DateTime, Index, Table, Text, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
 
 from services.runtime.tables import ServiceTables
 
@@ -18,6 +19,7 @@ entries = Table(
     Column("time", DateTime(timezone=True), nullable=False),
     Column("summary", Text, nullable=False),
     Column("region_code", Text),
+    Column("data", JSONB, nullable=False, server_default="{}"),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("timeline_entries_by_household", entries.c.household_ref, entries.c.time, entries.c.event_id)

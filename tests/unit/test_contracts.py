@@ -135,8 +135,8 @@ def test_only_intake_topics_carry_identity_number_fields() -> None:
 
 
 def test_refused_intake_records_stay_on_a_dinsos_only_topic() -> None:
-    assert TOPICS[dead_letter_topic("sinergi.intake.social")].intake
-    assert not TOPICS[dead_letter_topic(TOPIC)].intake
+    assert TOPICS[dead_letter_topic("sinergi.intake.social")].identity_numbers
+    assert not TOPICS[dead_letter_topic(TOPIC)].identity_numbers
 
 
 def test_envelope_time_keeps_its_timezone() -> None:
