@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.events.intake import HouseholdIntake
+from services.demo import records
 from services.demo.households import sample_household
 from services.public_works.bootstrap import build as build_public_works
 from services.runtime.service import ServiceDefinition, ServiceRuntime
@@ -74,41 +75,12 @@ def fresh_intakes(count: int, *, needs_housing: bool = True) -> list[HouseholdIn
 
 
 async def partitions_of(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described
-            for p in t["partitions"]]
+    return await records.partitions_of(settings.kafka_bootstrap_servers, topics)
 
 
 async def read_all(settings: Settings, topics: list[str]) -> list[Any]:
     """Every record currently on ``topics``, from the beginning to the end offsets."""
-    partitions = await partitions_of(settings, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        records = []
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        deadline = time.monotonic() + 60
-        while remaining:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read {topics} to their end offsets")
-            batch = await consumer.getmany(timeout_ms=1000)
-            for tp, recs in batch.items():
-                records.extend(recs)
-                if recs and recs[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-        return records
-    finally:
-        await consumer.stop()
+    return await records.read_topics(settings.kafka_bootstrap_servers, topics)
 
 
 async def committed_offset(settings: Settings, group: str, tp: TopicPartition) -> int:
