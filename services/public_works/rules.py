@@ -1,5 +1,6 @@
 """Ticket rules: pure functions, no I/O."""
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 from contracts.events.social import HousingNeed
@@ -14,3 +15,8 @@ DEFAULT_DUE_DAYS: dict[HousingNeed, int] = {
 
 def due_on(need: HousingNeed, flagged_on: date, due_days: dict[HousingNeed, int]) -> date:
     return flagged_on + timedelta(days=due_days[need])
+
+
+def due_days_with(overrides: Mapping[HousingNeed, int] | None) -> dict[HousingNeed, int]:
+    """The default working time per kind of work, with the configured ones replacing it."""
+    return {**DEFAULT_DUE_DAYS, **(overrides or {})}

@@ -1,0 +1,1 @@
+"""Education (PKH education component): enrolment, monthly attendance, dropout risk."""

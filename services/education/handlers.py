@@ -1,0 +1,114 @@
+"""Education handlers: enrolment from Dinsos referrals, attendance from school systems.
+
+A second report for a month a pupil already has is refused as ``duplicate_month`` (to the
+dead-letter topic, where an operator sees it) rather than dropped: it is a different
+record from the school system, maybe a correction, and silence would hide it. A redelivery
+of the same record is not a second report: the inbox drops it before this code runs. A
+month earlier than one already recorded is refused as ``month_out_of_order``, since the
+streak rule assumes each pupil's months arrive in calendar order.
+"""
+
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from contracts.base import Contract
+from contracts.codec import Event
+from contracts.events.education import (
+    AttendanceAlert,
+    AttendanceReport,
+    DropoutRisk,
+    PupilEnrolled,
+    PupilReengaged,
+)
+from contracts.events.social import EducationReferred
+from services.education.rules import MonthAttendance, attendance_pct, judge_month, level_for_age
+from services.education.tables import attendance, pupils
+from services.runtime.consumer import Rejected
+from services.runtime.unit_of_work import UnitOfWork
+
+
+async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> None:
+    """Enrol each referred child not enrolled before, at the level for its age."""
+    referral = event.data
+    for child in referral.children:
+        level = level_for_age(child.age)
+        inserted = (
+            await uow.conn.execute(
+                insert(pupils)
+                .values(person_ref=child.person_ref, household_ref=referral.household_ref,
+                        region_code=referral.region_code, level=level.value,
+                        referral_event_id=event.envelope.id)
+                .on_conflict_do_nothing(index_elements=[pupils.c.person_ref])
+                .returning(pupils.c.person_ref)
+            )
+        ).first()
+        if inserted is None:
+            continue  # already enrolled by an earlier referral
+        await _emit(uow, PupilEnrolled(
+            household_ref=referral.household_ref, person_ref=child.person_ref,
+            region_code=referral.region_code, level=level,
+        ), referral.household_ref, event.envelope.id)
+
+
+async def record_attendance(event: Event[AttendanceReport], uow: UnitOfWork) -> None:
+    """Record a pupil's month; alert, raise a dropout risk or re-engage as the rule says."""
+    report = event.data
+    ref = report.person_ref
+    pupil = (
+        await uow.conn.execute(
+            select(pupils.c.household_ref, pupils.c.at_risk, pupils.c.risk_event_id)
+            .where(pupils.c.person_ref == ref)
+            .with_for_update()  # one pupil's months are judged one at a time
+        )
+    ).first()
+    if pupil is None:
+        raise Rejected("unknown_pupil", f"{ref} is not enrolled for PKH education support")
+    months = (
+        await uow.conn.execute(
+            select(attendance.c.month, attendance.c.attendance_pct)
+            .where(attendance.c.person_ref == ref)
+            .order_by(attendance.c.month)
+        )
+    ).all()
+    if any(m.month == report.month for m in months):
+        raise Rejected("duplicate_month", f"{ref} already has attendance for {report.month}")
+    if months and months[-1].month > report.month:
+        raise Rejected("month_out_of_order",
+                       f"{ref}: {report.month} reported after {months[-1].month}")
+
+    pct = attendance_pct(report.days_present, report.school_days)
+    history = [MonthAttendance(m.month, float(m.attendance_pct)) for m in months]
+    verdict = judge_month([*history, MonthAttendance(report.month, pct)], pupil.at_risk)
+    await uow.conn.execute(attendance.insert().values(
+        person_ref=ref, month=report.month, school_days=report.school_days,
+        days_present=report.days_present, attendance_pct=pct, report_event_id=event.envelope.id,
+    ))
+
+    household = pupil.household_ref
+    fields = dict(household_ref=household, person_ref=ref, month=report.month,
+                  attendance_pct=pct)
+    if verdict.alert:
+        alert = await _emit(uow, AttendanceAlert(**fields), household, event.envelope.id)
+        if verdict.dropout_risk:
+            risk = await _emit(uow, DropoutRisk(**fields, months_below=verdict.months_below),
+                               household, alert)
+            await _set_risk(uow, ref, at_risk=True, risk_event_id=risk)
+    elif verdict.reengaged:
+        await _emit(uow, PupilReengaged(**fields, risk_event_id=pupil.risk_event_id),
+                    household, event.envelope.id)
+        await _set_risk(uow, ref, at_risk=False, risk_event_id=pupil.risk_event_id)
+
+
+async def _emit(uow: UnitOfWork, data: Contract, household_ref: str, cause: UUID) -> UUID:
+    envelope = await uow.emit(data, subject=household_ref, correlationid=household_ref,
+                              causationid=cause)
+    return envelope.id
+
+
+async def _set_risk(uow: UnitOfWork, ref: str, *, at_risk: bool, risk_event_id: UUID) -> None:
+    await uow.conn.execute(
+        pupils.update().where(pupils.c.person_ref == ref)
+        .values(at_risk=at_risk, risk_event_id=risk_event_id)
+    )
