@@ -14,18 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.events.intake import HouseholdIntake
 from services.demo import records
+from services.demo.deployment import all_definitions
 from services.demo.households import sample_household
-from services.public_works.bootstrap import build as build_public_works
 from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
-from services.social.bootstrap import build as build_social
-from services.timeline.bootstrap import build as build_timeline
 
 
 def definitions(settings: Settings) -> dict[str, ServiceDefinition]:
-    key = settings.pseudonym_key.get_secret_value().encode()
-    return {"social": build_social(key), "public_works": build_public_works(),
-            "timeline": build_timeline()}
+    return all_definitions(settings)
 
 
 @asynccontextmanager

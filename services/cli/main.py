@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from services.cli import contracts_cmd, dlq, ops
 from services.cli.environment import cli_settings
 from services.cli.errors import UserError, friendly_errors
 from services.cli.render import timeline_table
+from services.cli.reports import reports_app
 from services.runtime.db import make_engine
 from services.stack import Stack, stack_dir
 from services.stack.cli import stack_app
@@ -20,15 +22,21 @@ app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(reports_app, name="reports")
+ops.register(app)
+dlq.register(app)
+contracts_cmd.register(app)
 console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 @app.command()
 def demo(
-    households: int = typer.Option(5, help="How many households the case system submits."),
-    show: int = typer.Option(1, help="How many households' timelines to print."),
+    households: int = typer.Option(200, "--households", "-n", min=1,
+                                   help="How many households the province has (size flag)."),
+    seed: int = typer.Option(2024, help="Seed of the synthetic province."),
+    out: Path = typer.Option(Path("demo-output"), help="Where the funnel chart is written."),
 ) -> None:
-    """Provision the stack, run the services, and show households' timelines; then clean up."""
+    """A synthetic year of East Kalimantan through the real services, then clean up."""
     from services.demo.run import run_demo
 
     with friendly_errors():
@@ -41,7 +49,7 @@ def demo(
         for part in stack.status():
             console.print(f"  {part.name}: {part.state} at {part.address}")
         try:
-            run_demo(cli_settings(), households, show, stack_dir() / "logs")
+            run_demo(cli_settings(), households, seed, out, stack_dir() / "logs")
         finally:
             if not was_running:
                 stack.down(purge=True)
@@ -69,11 +77,14 @@ async def _timeline(ref: str) -> list[dict]:
 
 @app.command()
 def migrate() -> None:
-    """Bring every service's schema to its newest migration."""
+    """Bring every service's schema (and the operators' one) to its newest migration."""
+    from services.demo.deployment import all_definitions
     from services.runtime.db import migrate_sync
 
     with friendly_errors():
-        url = cli_settings().database_url
-        for name in ("social", "public_works", "timeline"):
-            migrate_sync(url, Path(__file__).parents[1] / name / "migrations", name)
-            console.print(f"{name}: migrated")
+        settings = cli_settings()
+        for d in all_definitions(settings).values():
+            migrate_sync(settings.database_url, d.migrations, d.tables.schema)
+            console.print(f"{d.name}: migrated")
+        migrate_sync(settings.database_url, Path(__file__).parent / "migrations", "operations")
+        console.print("operations: migrated")

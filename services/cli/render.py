@@ -14,7 +14,7 @@ def timeline_table(household_ref: str, entries: list[dict[str, Any]]) -> Table:
         cause = by_id.get(e["causation_id"] or "")
         caused_by = (
             f"{cause['type']} {cause['event_id'][:13]}" if cause
-            else (e["causation_id"] or "")[:13]
+            else f"agency record {e['causation_id'][:13]}" if e["causation_id"] else ""
         )
         table.add_row(
             e["time"][:19].replace("T", " "), e["agency"], e["type"], e["summary"], caused_by

@@ -18,7 +18,7 @@ def write_funnel_chart(rows: list[dict[str, Any]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(13, 6), dpi=100)
     width = 0.8 / len(STAGES)
-    names = [r["name"] for r in rows]
+    names = [r["region_name"] for r in rows]
     for i, (stage, label) in enumerate(zip(STAGES, LABELS, strict=True)):
         xs = [x + (i - len(STAGES) / 2 + 0.5) * width for x in range(len(rows))]
         ax.bar(xs, [r[stage] for r in rows], width, label=label)

@@ -5,10 +5,12 @@ import time
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.demo.records import partitions_of
+from services.runtime.db import migrate
 from services.runtime.service import ServiceDefinition
 
 
@@ -48,6 +50,12 @@ async def _behind(bootstrap: str, definitions: list[ServiceDefinition]) -> int:
         await consumer.stop()
 
 
+async def migrate_all(engine: AsyncEngine, definitions: list[ServiceDefinition]) -> None:
+    """Every service's schema, before services or drain checks look for their tables."""
+    for d in definitions:
+        await migrate(engine, d.migrations, d.tables.schema)
+
+
 async def wait_until_drained(
     bootstrap: str, engine: AsyncEngine, definitions: list[ServiceDefinition],
     within: float = 300.0,
@@ -60,7 +68,10 @@ async def wait_until_drained(
     deadline = time.monotonic() + within
     quiet = 0
     while quiet < 2:
-        behind = await _behind(bootstrap, definitions)
+        try:
+            behind = await _behind(bootstrap, definitions)
+        except KafkaError:  # e.g. the group coordinator of a fresh broker is not ready yet
+            behind = -1
         unsent = await _unsent(engine, definitions)
         quiet = quiet + 1 if behind == 0 and unsent == 0 else 0
         if time.monotonic() > deadline:

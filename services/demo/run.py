@@ -1,4 +1,9 @@
-"""``make demo``: the stack, the three services as processes, households flowing through."""
+"""``make demo``: a synthetic East Kalimantan year through the real services.
+
+The stack, the four services as processes, households spread over the ten kabupaten/kota,
+twelve simulated months of field updates, attendance, mentoring and income; then the
+funnel per kabupaten/kota, one household's story, and a chart of the funnel.
+"""
 
 import asyncio
 import os
@@ -7,24 +12,29 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
 from rich.console import Console
-from sqlalchemy import func, select
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
-from contracts.events.intake import HouseholdIntake
 from services.cli.render import timeline_table
-from services.demo.households import publish_intake, sample_households
+from services.cli.reports import funnel_table
+from services.demo.chart import write_funnel_chart
+from services.demo.deployment import SERVICES, all_definitions
+from services.demo.generator import MONTHS, generate
+from services.demo.quiesce import migrate_all
+from services.demo.simulation import Simulation
 from services.runtime.db import make_engine
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.settings import Settings
-from services.social.pseudonym import household_ref
-from services.social.rules import housing_needs
 from services.stack.common import free_port
+from services.timeline.queries import funnel
 from services.timeline.tables import entries
 
-SERVICES = ("social", "public_works", "timeline")
+START = date(2025, 1, 1)
 
 
 @dataclass
@@ -61,56 +71,58 @@ class ServiceProcesses:
                 proc.wait()
 
 
-def expected_entries(intake: HouseholdIntake) -> int:
-    """registered + assessed, and if there are needs: the flag and one ticket per need."""
-    needs = housing_needs(intake.housing, len(intake.members))
-    return 2 + (1 + len(needs) if needs else 0)
-
-
-async def wait_for_timelines(
-    settings: Settings, expected: dict[str, int], procs: ServiceProcesses, within: float
-) -> None:
-    engine = make_engine(settings.database_url, pool_size=1)
-    deadline = time.monotonic() + within
+async def simulate(settings: Settings, households: int, seed: int, procs: ServiceProcesses,
+                   progress: Progress) -> tuple[Simulation, list[dict]]:
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.replication_factor)
+    engine = make_engine(settings.database_url)
+    producer = make_producer(settings.kafka_bootstrap_servers, "demo-agency-systems")
+    await producer.start()
     try:
-        while True:
+        definitions = list(all_definitions(settings).values())
+        await migrate_all(engine, definitions)
+        sim = Simulation(
+            settings.kafka_bootstrap_servers, engine, producer, definitions,
+            generate(households, seed),
+            settings.pseudonym_key.get_secret_value().encode(), start=START,
+        )
+        task = progress.add_task("simulated months", total=MONTHS + 1)
+
+        def on_month(month: int) -> None:
             procs.check_alive()
-            try:
-                async with engine.connect() as conn:
-                    rows = await conn.execute(
-                        select(entries.c.household_ref, func.count())
-                        .where(entries.c.household_ref.in_(list(expected)))
-                        .group_by(entries.c.household_ref)
-                    )
-                    counts = dict(rows.tuples().all())
-            except Exception:  # the timeline service has not created its schema yet
-                counts = {}
-            if all(counts.get(ref, 0) >= n for ref, n in expected.items()):
-                return
-            if time.monotonic() > deadline:
-                done = sum(counts.get(r, 0) >= n for r, n in expected.items())
-                raise TimeoutError(f"only {done}/{len(expected)} timelines complete")
-            await asyncio.sleep(0.2)
+            progress.update(task, completed=month + 1,
+                            description=f"month {month}/{MONTHS}, {sim.published} records")
+
+        await sim.run(on_month)
+        async with engine.connect() as conn:
+            rows = await funnel(conn)
+        return sim, rows
     finally:
+        await producer.stop()
         await engine.dispose()
 
 
-async def publish_households(settings: Settings, intakes: list[HouseholdIntake]) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.replication_factor)
-    producer = make_producer(settings.kafka_bootstrap_servers, "dinsos-case-system")
-    await producer.start()
+async def story_household(settings: Settings, sim: Simulation) -> str:
+    """A household that graduated, with the longest timeline: the fullest story."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    refs = [sim.ref(p) for p in sim.plans]
     try:
-        for i, intake in enumerate(intakes, 1):
-            await publish_intake(producer, intake, case_number=f"DEMO-{i:05d}")
+        async with engine.connect() as conn:
+            graduated = set((await conn.execute(
+                select(entries.c.household_ref).where(
+                    entries.c.type == "social.household.graduated.v1",
+                    entries.c.household_ref.in_(refs)))).scalars())
+            counts = {}
+            for ref in graduated or refs:
+                counts[ref] = len((await conn.execute(
+                    select(entries.c.event_id).where(entries.c.household_ref == ref))).all())
     finally:
-        await producer.stop()
+        await engine.dispose()
+    return max(counts, key=lambda r: (counts[r], r))
 
 
-def run_demo(settings: Settings, households: int, show: int, log_dir: Path) -> None:
+def run_demo(settings: Settings, households: int, seed: int, out_dir: Path,
+             log_dir: Path) -> None:
     console = Console(width=None if sys.stdout.isatty() else 140)
-    intakes = sample_households(households)
-    key = settings.pseudonym_key.get_secret_value().encode()
-    refs = {household_ref(key, i.kk_number): i for i in intakes}
     http_port = free_port()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
            "DATABASE_URL": settings.database_url, "SINERGI_HTTP_PORT": str(http_port)}
@@ -118,15 +130,18 @@ def run_demo(settings: Settings, households: int, show: int, log_dir: Path) -> N
     procs = ServiceProcesses.start(env, log_dir)
     try:
         began = time.monotonic()
-        asyncio.run(publish_households(settings, intakes))
-        console.print(f"Dinsos case system published {len(intakes)} household intake records")
-        expected = {ref: expected_entries(i) for ref, i in refs.items()}
-        asyncio.run(wait_for_timelines(settings, expected, procs, within=120))
-        console.print(f"All {len(refs)} timelines complete in {time.monotonic() - began:.1f}s\n")
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            sim, rows = asyncio.run(simulate(settings, households, seed, procs, progress))
+        console.print(f"{households} households, {sim.published} agency records, "
+                      f"{MONTHS} months in {time.monotonic() - began:.0f}s\n")
+        console.print(funnel_table(rows))
+        ref = asyncio.run(story_household(settings, sim))
         wait_for_http(f"http://127.0.0.1:{http_port}/healthz", procs, within=30)
-        most_needs = sorted(refs, key=lambda r: -expected[r])
-        for ref in most_needs[:show]:
-            show_timeline(console, http_port, ref)
+        show_timeline(console, http_port, ref)
+        chart = write_funnel_chart(rows, out_dir / "funnel.png")
+        console.print(f"\nFunnel chart written to {chart}")
     finally:
         procs.stop()
 
@@ -148,5 +163,5 @@ def show_timeline(console: Console, http_port: int, ref: str) -> None:
     url = f"http://127.0.0.1:{http_port}/households/{ref}/timeline"
     response = httpx.get(url, timeout=10)
     response.raise_for_status()
-    console.print(f"GET {url}")
+    console.print(f"One household's story — GET {url}")
     console.print(timeline_table(ref, response.json()["entries"]))

@@ -1,1 +1,1 @@
-"""Dinsos: intake, pseudonymisation, assessment rules."""
+"""Dinsos: intake, pseudonymisation, assessment rules, empowerment, graduation."""

@@ -1,24 +1,85 @@
 """The social service, wired from its dependencies."""
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
-from contracts.catalogue import SOCIAL_INTAKE
-from services.runtime.consumer import Subscription
+from contracts.base import Contract
+from contracts.catalogue import EDUCATION_PUPIL, PUBLIC_WORKS_TICKET, SOCIAL_INTAKE
+from contracts.codec import Event
+from contracts.events.education import DropoutRisk, PupilReengaged
+from contracts.events.intake import (
+    GrantAward,
+    HouseholdIntake,
+    IncomeReport,
+    MentoringVisit,
+    RejectionAcknowledgement,
+)
+from contracts.events.public_works import (
+    WorksTicketCompleted,
+    WorksTicketOpened,
+    WorksTicketRejected,
+)
+from services.runtime.consumer import Handler, Subscription
 from services.runtime.service import ServiceDefinition
+from services.runtime.settings import Settings
+from services.runtime.unit_of_work import UnitOfWork
 from services.social.handlers import register_household
+from services.social.handlers_agencies import (
+    close_dropout_risk,
+    open_follow_up,
+    record_ticket_rejection,
+    resolve_completed_need,
+    track_ticket,
+)
+from services.social.handlers_intake import (
+    acknowledge_rejection,
+    award_grant,
+    record_income,
+    record_mentoring_visit,
+)
 from services.social.tables import TABLES
 
+DEFAULT_POVERTY_LINE: int = Settings.model_fields["poverty_line"].default
 
-def build(pseudonym_key: bytes) -> ServiceDefinition:
+
+def by_data_type(routes: Mapping[type[Contract], Handler]) -> Handler:
+    """One handler per subscription, choosing by the event's data type.
+
+    Types without a route (a ticket scheduled, a pupil enrolled) do not concern Dinsos's
+    case: they are consumed and have no effect.
+    """
+    async def route(event: Event, uow: UnitOfWork) -> None:
+        handler = routes.get(type(event.data))
+        if handler is not None:
+            await handler(event, uow)
+
+    return route
+
+
+def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE) -> ServiceDefinition:
+    key, line = pseudonym_key, poverty_line
     return ServiceDefinition(
         name="social",
         tables=TABLES,
         migrations=Path(__file__).parent / "migrations",
         subscriptions=[
-            Subscription(
-                "social.intake", (SOCIAL_INTAKE.name,),
-                partial(register_household, pseudonym_key=pseudonym_key),
-            ),
+            Subscription("social.intake", (SOCIAL_INTAKE.name,), by_data_type({
+                HouseholdIntake: partial(register_household, pseudonym_key=key, poverty_line=line),
+                IncomeReport: partial(record_income, pseudonym_key=key, poverty_line=line),
+                GrantAward: partial(award_grant, pseudonym_key=key),
+                MentoringVisit: partial(record_mentoring_visit, pseudonym_key=key),
+                RejectionAcknowledgement: partial(
+                    acknowledge_rejection, pseudonym_key=key, poverty_line=line),
+            })),
+            Subscription("social.tickets", (PUBLIC_WORKS_TICKET.name,), by_data_type({
+                WorksTicketOpened: track_ticket,
+                WorksTicketCompleted: partial(resolve_completed_need, poverty_line=line),
+                WorksTicketRejected: record_ticket_rejection,
+            })),
+            Subscription("social.pupils", (EDUCATION_PUPIL.name,), by_data_type({
+                DropoutRisk: open_follow_up,
+                PupilReengaged: partial(close_dropout_risk, poverty_line=line),
+            })),
         ],
     )

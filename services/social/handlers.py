@@ -1,23 +1,41 @@
-"""Social service handlers: plain functions of an event and a unit of work."""
+"""Registration: a household intake becomes registration, assessment, flags and referrals."""
 
-from sqlalchemy import select
+from uuid import UUID
+
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.codec import Event
 from contracts.events.intake import HouseholdIntake
-from contracts.events.social import HouseholdRegistered, HousingAssessed, HousingFlagged
+from contracts.events.social import (
+    Child,
+    EducationReferred,
+    GrantEligible,
+    HouseholdRegistered,
+    HousingAssessed,
+    HousingFlagged,
+    HousingNeed,
+)
 from services.runtime.unit_of_work import UnitOfWork
-from services.social.pseudonym import household_ref
+from services.social.empowerment import (
+    MAX_CHILDREN_PER_REFERRAL,
+    grant_eligible,
+    school_age_children,
+)
+from services.social.graduation import NeedStatus
+from services.social.pseudonym import household_ref, person_ref
 from services.social.rules import floor_area_per_person, housing_needs
-from services.social.tables import households
+from services.social.tables import household_needs, households, referred_children
 
 
 async def register_household(
-    event: Event[HouseholdIntake], uow: UnitOfWork, pseudonym_key: bytes
+    event: Event[HouseholdIntake], uow: UnitOfWork, pseudonym_key: bytes, poverty_line: int
 ) -> None:
-    """Register (or re-assess) a household, then flag the housing needs not flagged before.
+    """Register (or re-assess) a household: flag the housing needs not flagged before, refer
+    the school-age children not referred before, and note grant eligibility once.
 
-    The NIK and KK numbers stop here: only the keyed-hash household ref is stored or sent.
+    The NIK and KK numbers stop here: only the keyed-hash household and person refs are
+    stored or sent.
     """
     intake = event.data
     ref = household_ref(pseudonym_key, intake.kk_number)
@@ -26,7 +44,8 @@ async def register_household(
 
     existing = (
         await uow.conn.execute(
-            select(households.c.flagged_needs).where(households.c.household_ref == ref)
+            select(households.c.flagged_needs, households.c.grant_eligible_on)
+            .where(households.c.household_ref == ref).with_for_update()
         )
     ).first()
     already_flagged = set(existing.flagged_needs) if existing else set()
@@ -62,10 +81,60 @@ async def register_household(
         subject=ref, correlationid=ref, causationid=cause,
     )
     if new_needs:
+        await _flag(uow, intake, ref, new_needs, assessed.id)
+    await _refer_children(uow, intake, ref, pseudonym_key, cause)
+    if (existing is None or existing.grant_eligible_on is None) \
+            and grant_eligible(intake, poverty_line):
+        await _note_grant_eligibility(uow, intake, ref, poverty_line, cause)
+
+
+async def _flag(uow: UnitOfWork, intake: HouseholdIntake, ref: str, needs: list[HousingNeed],
+                cause: UUID) -> None:
+    await uow.conn.execute(
+        insert(household_needs)
+        .values([dict(household_ref=ref, need=n.value, status=NeedStatus.FLAGGED) for n in needs])
+        .on_conflict_do_nothing()
+    )
+    await uow.emit(
+        HousingFlagged(household_ref=ref, region_code=intake.region_code, village=intake.village,
+                       needs=needs),
+        subject=ref, correlationid=ref, causationid=cause,
+    )
+
+
+async def _refer_children(uow: UnitOfWork, intake: HouseholdIntake, ref: str, key: bytes,
+                          cause: UUID) -> None:
+    """Refer the school-age children Education has not been told about yet."""
+    children = [Child(person_ref=person_ref(key, m.nik), age=age)
+                for m, age in school_age_children(intake)]
+    if not children:
+        return
+    known = set((await uow.conn.execute(
+        select(referred_children.c.person_ref).where(referred_children.c.household_ref == ref)
+    )).scalars())
+    new = [c for c in children if c.person_ref not in known]
+    if not new:
+        return
+    await uow.conn.execute(insert(referred_children).values(
+        [dict(household_ref=ref, person_ref=c.person_ref, referred_on=intake.assessed_on)
+         for c in new]))
+    for start in range(0, len(new), MAX_CHILDREN_PER_REFERRAL):
         await uow.emit(
-            HousingFlagged(
-                household_ref=ref, region_code=intake.region_code, village=intake.village,
-                needs=new_needs,
-            ),
-            subject=ref, correlationid=ref, causationid=assessed.id,
+            EducationReferred(household_ref=ref, region_code=intake.region_code,
+                              children=new[start:start + MAX_CHILDREN_PER_REFERRAL]),
+            subject=ref, correlationid=ref, causationid=cause,
         )
+
+
+async def _note_grant_eligibility(uow: UnitOfWork, intake: HouseholdIntake, ref: str,
+                                  poverty_line: int, cause: UUID) -> None:
+    await uow.conn.execute(
+        update(households).where(households.c.household_ref == ref)
+        .values(grant_eligible_on=intake.assessed_on)
+    )
+    await uow.emit(
+        GrantEligible(household_ref=ref, region_code=intake.region_code,
+                      monthly_income=intake.monthly_income, poverty_line=poverty_line),
+        subject=ref, correlationid=ref, causationid=cause,
+    )
+

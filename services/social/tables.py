@@ -1,6 +1,17 @@
-"""The social service's tables, in schema ``social``."""
+"""The social service's tables, in schema ``social``. Pseudonymous refs only: no NIK or KK."""
 
-from sqlalchemy import Column, Date, DateTime, Integer, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy import Table as _Table
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -19,5 +30,74 @@ households = _Table(
     Column("registered_on", Date, nullable=False),
     Column("assessed_on", Date, nullable=False),
     Column("flagged_needs", JSONB, nullable=False, server_default="[]"),
+    Column("grant_eligible_on", Date),
+    Column("graduated_on", Date),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+def _household() -> ForeignKey:
+    return ForeignKey("social.households.household_ref")
+
+household_needs = _Table(
+    "household_needs",
+    TABLES.metadata,
+    Column("household_ref", Text, _household(), primary_key=True),
+    Column("need", Text, primary_key=True),
+    Column("status", Text, nullable=False),  # graduation.NeedStatus
+    Column("ticket_id", Uuid, unique=True),
+    Column("rejection_reason", Text),
+    Column("resolved_on", Date),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+income_reports = _Table(
+    "income_reports",
+    TABLES.metadata,
+    Column("household_ref", Text, _household(), primary_key=True),
+    # One report per date: a second one for the same date corrects the first.
+    Column("reported_on", Date, primary_key=True),
+    Column("monthly_income", BigInteger, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+)
+
+referred_children = _Table(
+    "referred_children",
+    TABLES.metadata,
+    Column("household_ref", Text, _household(), primary_key=True),
+    Column("person_ref", Text, primary_key=True),
+    Column("referred_on", Date, nullable=False),
+)
+
+dropout_risks = _Table(
+    "dropout_risks",
+    TABLES.metadata,
+    Column("risk_event_id", Uuid, primary_key=True),
+    Column("household_ref", Text, _household(), nullable=False),
+    Column("person_ref", Text, nullable=False),
+    Column("follow_up_event_id", Uuid, nullable=False),
+    Column("reengaged_event_id", Uuid),
+    Index("social_open_dropout_risks", "household_ref", "person_ref"),
+)
+
+grants = _Table(
+    "grants",
+    TABLES.metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("household_ref", Text, _household(), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("business_type", Text, nullable=False),
+    Column("mentor", Text, nullable=False),
+    Column("awarded_on", Date, nullable=False),
+    Index("social_grants_by_household", "household_ref"),
+)
+
+mentoring_visits = _Table(
+    "mentoring_visits",
+    TABLES.metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("household_ref", Text, _household(), nullable=False),
+    Column("business_status", Text, nullable=False),
+    Column("monthly_revenue", BigInteger, nullable=False),
+    Column("visited_on", Date, nullable=False),
+    Index("social_visits_by_household", "household_ref"),
 )

@@ -27,22 +27,26 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_demo_shows_a_flag_becoming_tickets_and_leaves_no_process_running() -> None:
+def test_demo_shows_the_funnel_a_story_and_a_chart_and_leaves_no_process_running(
+    tmp_path: Path,
+) -> None:
     stack_dir = REPO / ".stack" / "e2e-demo"
     env = {k: v for k, v in os.environ.items()
            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     env["SINERGI_STACK_DIR"] = str(stack_dir)
     result = subprocess.run(
         [sys.executable, "-c", "from services.cli.main import app; app()", "demo",
-         "--households", "4"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=REPO,
+         "--households", "30", "--out", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
-    for step in ("social.household.registered.v1", "social.housing.assessed.v1",
-                 "social.housing.flagged.v1", "public_works.ticket.opened.v1"):
-        assert step in out
-    ticket_lines = [line for line in out.splitlines() if "public_works.ticket.opened.v1" in line]
-    assert all("social.housing.flagged.v1" in line for line in ticket_lines)  # its cause
+    assert "Households per stage, per kabupaten/kota" in out
+    for name in ("Kutai Kartanegara", "Mahakam Ulu", "East Kalimantan"):
+        assert name in out
+    assert "social.household.registered.v1" in out  # the story starts at registration...
+    assert "social.household.graduated.v1" in out  # ...and ends in graduation
+    chart = tmp_path / "funnel.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "no process left running" in out
     assert processes_mentioning(str(stack_dir)) == []

@@ -1,0 +1,116 @@
+"""What other agencies tell Dinsos: works tickets from Public Works, pupils from Education."""
+
+from datetime import timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from contracts.codec import Event
+from contracts.events.education import DropoutRisk, PupilReengaged
+from contracts.events.public_works import (
+    WorksTicketCompleted,
+    WorksTicketOpened,
+    WorksTicketRejected,
+)
+from contracts.events.social import FollowUpOpened, HousingNeed, Resolution
+from services.runtime.consumer import Rejected
+from services.runtime.unit_of_work import UnitOfWork
+from services.social.graduation import RESOLVED, NeedStatus
+from services.social.progress import graduate_if_ready, resolve_need
+from services.social.store import lock_household, need_of_ticket
+from services.social.tables import dropout_risks, household_needs
+
+WITA = timezone(timedelta(hours=8), "WITA")
+"""East Kalimantan's clock (Waktu Indonesia Tengah, no daylight saving)."""
+
+
+async def track_ticket(event: Event[WorksTicketOpened], uow: UnitOfWork) -> None:
+    """Remember which ticket works on which flagged need; the first ticket per need counts."""
+    ticket = event.data
+    household = await lock_household(uow.conn, ticket.household_ref)
+    await uow.conn.execute(
+        insert(household_needs)
+        .values(household_ref=household.ref, need=ticket.need.value, status=NeedStatus.OPEN,
+                ticket_id=ticket.ticket_id)
+        .on_conflict_do_update(
+            index_elements=[household_needs.c.household_ref, household_needs.c.need],
+            set_=dict(status=NeedStatus.OPEN, ticket_id=ticket.ticket_id),
+            where=household_needs.c.status == NeedStatus.FLAGGED,
+        )
+    )
+
+
+async def _tracked_need(uow: UnitOfWork, ref: str, ticket: WorksTicketCompleted
+                        | WorksTicketRejected) -> tuple[HousingNeed, NeedStatus]:
+    """The need the ticket was opened for, as Dinsos recorded it, and where it stands."""
+    row = await need_of_ticket(uow.conn, ref, ticket.ticket_id)
+    if row is None:
+        raise Rejected("unknown_ticket", f"ticket {ticket.ticket_id} was never opened for {ref}")
+    return HousingNeed(row.need), NeedStatus(row.status)
+
+
+async def resolve_completed_need(
+    event: Event[WorksTicketCompleted], uow: UnitOfWork, poverty_line: int
+) -> None:
+    ticket = event.data
+    household = await lock_household(uow.conn, ticket.household_ref)
+    need, status = await _tracked_need(uow, household.ref, ticket)
+    if status in RESOLVED:
+        return
+    await resolve_need(uow, household, need, ticket.ticket_id, Resolution.COMPLETED,
+                       ticket.completed_on, event.envelope.id, poverty_line)
+
+
+async def record_ticket_rejection(event: Event[WorksTicketRejected], uow: UnitOfWork) -> None:
+    """The need stays open until Dinsos acknowledges the reason (``intake.rejection_ack``)."""
+    ticket = event.data
+    household = await lock_household(uow.conn, ticket.household_ref)
+    _, status = await _tracked_need(uow, household.ref, ticket)
+    if status in RESOLVED:
+        return
+    await uow.conn.execute(
+        update(household_needs)
+        .where(household_needs.c.household_ref == household.ref,
+               household_needs.c.ticket_id == ticket.ticket_id)
+        .values(status=NeedStatus.REJECTED, rejection_reason=ticket.reason.value)
+    )
+
+
+async def open_follow_up(event: Event[DropoutRisk], uow: UnitOfWork) -> None:
+    """Exactly one case follow-up per dropout-risk event; the child is at risk until re-engaged."""
+    risk = event.data
+    household = await lock_household(uow.conn, risk.household_ref)
+    seen = await uow.conn.scalar(select(dropout_risks.c.risk_event_id).where(
+        dropout_risks.c.risk_event_id == event.envelope.id))
+    if seen is not None:
+        return
+    follow_up = await uow.emit(
+        FollowUpOpened(household_ref=household.ref, person_ref=risk.person_ref,
+                       risk_event_id=event.envelope.id),
+        subject=household.ref, correlationid=household.ref, causationid=event.envelope.id,
+    )
+    await uow.conn.execute(dropout_risks.insert().values(
+        risk_event_id=event.envelope.id, household_ref=household.ref,
+        person_ref=risk.person_ref, follow_up_event_id=follow_up.id,
+    ))
+
+
+async def close_dropout_risk(
+    event: Event[PupilReengaged], uow: UnitOfWork, poverty_line: int
+) -> None:
+    """The child is back in school: every open risk of that child ends, then graduation.
+
+    The event carries a month, not a day, so the graduation date is the day (in Kaltim)
+    Education published it.
+    """
+    pupil = event.data
+    household = await lock_household(uow.conn, pupil.household_ref)
+    await uow.conn.execute(
+        update(dropout_risks)
+        .where(dropout_risks.c.household_ref == household.ref,
+               dropout_risks.c.person_ref == pupil.person_ref,
+               dropout_risks.c.reengaged_event_id.is_(None))
+        .values(reengaged_event_id=event.envelope.id)
+    )
+    published_on = event.envelope.time.astimezone(WITA).date()
+    await graduate_if_ready(uow, household, published_on, event.envelope.id, poverty_line)

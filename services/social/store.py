@@ -1,0 +1,67 @@
+"""Reading a household's case state inside a unit of work (SQLAlchemy Core, no events)."""
+
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.runtime.consumer import Rejected
+from services.social.graduation import RESOLVED, NeedStatus
+from services.social.tables import dropout_risks, household_needs, households, income_reports
+
+
+@dataclass(frozen=True)
+class Household:
+    ref: str
+    region_code: str
+    graduated_on: date | None
+
+
+async def lock_household(conn: AsyncConnection, ref: str) -> Household:
+    """The household, its row locked until commit, or Rejected if Dinsos never registered it.
+
+    Income, tickets and pupils arrive on different consumers; the lock makes each
+    household's graduation check see the others' committed effects, never a stale mix.
+    """
+    row = (await conn.execute(
+        select(households.c.region_code, households.c.graduated_on)
+        .where(households.c.household_ref == ref).with_for_update()
+    )).first()
+    if row is None:
+        raise Rejected("unknown_household", f"household {ref} is not registered with Dinsos")
+    return Household(ref, row.region_code, row.graduated_on)
+
+
+async def income_history(conn: AsyncConnection, ref: str) -> list[int]:
+    """Reported incomes, oldest report first."""
+    rows = await conn.execute(
+        select(income_reports.c.monthly_income)
+        .where(income_reports.c.household_ref == ref).order_by(income_reports.c.reported_on)
+    )
+    return [int(v) for v in rows.scalars()]
+
+
+async def need_statuses(conn: AsyncConnection, ref: str) -> list[NeedStatus]:
+    rows = await conn.execute(
+        select(household_needs.c.status).where(household_needs.c.household_ref == ref))
+    return [NeedStatus(s) for s in rows.scalars()]
+
+
+async def open_need_count(conn: AsyncConnection, ref: str) -> int:
+    return sum(s not in RESOLVED for s in await need_statuses(conn, ref))
+
+
+async def need_of_ticket(conn: AsyncConnection, ref: str, ticket_id: UUID) -> Row | None:
+    return (await conn.execute(
+        select(household_needs.c.need, household_needs.c.status).where(
+            household_needs.c.household_ref == ref, household_needs.c.ticket_id == ticket_id)
+    )).first()
+
+
+async def children_at_risk(conn: AsyncConnection, ref: str) -> int:
+    return int(await conn.scalar(
+        select(func.count(dropout_risks.c.person_ref.distinct())).where(
+            dropout_risks.c.household_ref == ref, dropout_risks.c.reengaged_event_id.is_(None))
+    ) or 0)
