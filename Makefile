@@ -21,6 +21,7 @@ demo: install
 	$(VENV)/bin/sinergi demo
 
 test: install
+	bash .ci/install-browser.sh
 	$(PY) -m pytest
 
 lint: install

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.timeline.page import page_routes
 from services.timeline.queries import (
     STAGES,
     flags_without_ticket,
@@ -62,4 +63,5 @@ def create_app(engine: AsyncEngine) -> FastAPI:
         totals = {stage: sum(r[stage] for r in regions) for stage in STAGES}
         return {"stages": list(STAGES), "regions": regions, "totals": totals}
 
+    app.include_router(page_routes(engine))
     return app
