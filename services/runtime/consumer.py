@@ -7,15 +7,18 @@ the same partition is never committed past an unfinished one.
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from contracts.catalogue import EVENTS
 from contracts.codec import Event, decode
 from contracts.errors import ContractViolation
 from services.runtime.deadletter import Failure, Record, send_dead_letter
@@ -53,6 +56,38 @@ class Subscription:
     handler: Handler
 
 
+class Observer(Protocol):
+    """What the processor reports as it goes (metrics); called on the hot path, so cheap."""
+
+    def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None: ...
+    def retrying(self, consumer: str, event_type: str) -> None: ...
+    def dead_lettered(self, consumer: str, reason: str) -> None: ...
+
+
+class _Unobserved:
+    def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def retrying(self, consumer: str, event_type: str) -> None:
+        pass
+
+    def dead_lettered(self, consumer: str, reason: str) -> None:
+        pass
+
+
+def declared_type(record: Record) -> str:
+    """The record's ``ce_type`` if the catalogue knows it, else ``unknown``.
+
+    Metric labels take only catalogue types: a publisher sending made-up types must not
+    grow the number of time series without bound.
+    """
+    for name, value in record.headers:
+        if name == "ce_type" and value is not None:
+            declared = value.decode("utf-8", "replace")
+            return declared if declared in EVENTS else "unknown"
+    return "unknown"
+
+
 def is_transient(exc: BaseException) -> bool:
     """Failures that go away by themselves: retry, never dead-letter."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
@@ -67,27 +102,35 @@ class RecordProcessor:
         producer: AIOKafkaProducer,
         *,
         max_backoff: float = 5.0,
+        observer: Observer | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._producer = producer
         self._max_backoff = max_backoff
+        self._observer: Observer = observer or _Unobserved()
 
     async def process(self, sub: Subscription, record: Record) -> Outcome:
         structlog.contextvars.bind_contextvars(
             consumer=sub.name, topic=record.topic, partition=record.partition,
             offset=record.offset,
         )
+        started = time.perf_counter()
         try:
             try:
                 event = decode(record.topic, record.headers, record.value)
             except ContractViolation as violation:
                 failure = Failure(violation.reason.value, violation.detail, datetime.now(UTC), 1)
-                return await self._dead_letter(sub, record, failure)
+                outcome = await self._dead_letter(sub, record, failure)
+                self._observer.handled(sub.name, declared_type(record), outcome,
+                                       time.perf_counter() - started)
+                return outcome
             env = event.envelope
             structlog.contextvars.bind_contextvars(
                 event_id=str(env.id), event_type=env.type, correlation_id=env.correlationid
             )
-            return await self._handle_with_retry(sub, record, event)
+            outcome = await self._handle_with_retry(sub, record, event)
+            self._observer.handled(sub.name, env.type, outcome, time.perf_counter() - started)
+            return outcome
         finally:
             structlog.contextvars.unbind_contextvars(
                 "consumer", "topic", "partition", "offset", "event_id", "event_type",
@@ -113,6 +156,7 @@ class RecordProcessor:
                     return await self._dead_letter(sub, record, failure)
                 log.warning("transient_failure_retrying", error=repr(exc), attempts=attempts,
                             retry_in=backoff)
+                self._observer.retrying(sub.name, event.envelope.type)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
 
@@ -132,6 +176,7 @@ class RecordProcessor:
             try:
                 await send_dead_letter(self._producer, record, sub.name, failure)
                 log.warning("dead_lettered", reason=failure.reason, detail=failure.detail)
+                self._observer.dead_lettered(sub.name, failure.reason)
                 return Outcome.DEAD_LETTERED
             except Exception as exc:  # the broker is down: the record must not be lost
                 log.warning("dead_letter_retrying", error=repr(exc), retry_in=backoff)

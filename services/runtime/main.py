@@ -1,4 +1,8 @@
-"""The process entry shared by every service: run until SIGTERM or SIGINT, then stop cleanly."""
+"""The process entry shared by every service: run until SIGTERM or SIGINT, then stop cleanly.
+
+With SINERGI_METRICS_PORT set, /livez, /readyz and /metrics answer on that port from
+before the service starts until after it stopped.
+"""
 
 import asyncio
 import signal
@@ -7,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from services.runtime.db import make_engine
+from services.runtime.health import HealthServer, HealthSettings
 from services.runtime.logging import configure_logging
 from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
@@ -24,7 +29,12 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    health_settings = HealthSettings()
+    health = (None if health_settings.metrics_port is None else
+              HealthServer(runtime, health_settings.metrics_host, health_settings.metrics_port))
     try:
+        if health is not None:
+            await health.start()
         await runtime.start()
         extra_task: asyncio.Future[None] | None = (
             asyncio.ensure_future(extra(runtime, stop)) if extra else None
@@ -35,6 +45,8 @@ async def serve(
             await extra_task
         await runtime.stop()
     finally:
+        if health is not None:
+            await health.stop()
         await engine.dispose()
 
 

@@ -15,12 +15,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.runtime.consumer import RecordProcessor, Subscription
 from services.runtime.db import migrate
 from services.runtime.deadletter import Record
 from services.runtime.kafka import ensure_topics, make_broker, make_producer
+from services.runtime.metrics import ServiceMetrics
 from services.runtime.relay import OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
@@ -62,12 +64,15 @@ class ServiceRuntime:
         self.engine = engine
         self.producer = make_producer(settings.kafka_bootstrap_servers, definition.name)
         self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name)
-        self.processor = RecordProcessor(self.uow, self.producer)
+        self.metrics = ServiceMetrics(definition.name)
+        self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics)
         self.relay = OutboxRelay(
             engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds
         )
         self._stop = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None
+        self.started = False
+        self.subscribers: dict[str, LogicSubscriber[Any]] = {}
         for sub in definition.subscriptions:
             self._subscribe(sub)
 
@@ -75,20 +80,23 @@ class ServiceRuntime:
         return UnitOfWork(self.engine, self.definition.tables, f"sinergi/{self.definition.name}")
 
     def _subscribe(self, sub: Subscription) -> None:
-        processor = self.processor
-
-        @self.broker.subscriber(
+        processor, metrics = self.processor, self.metrics
+        subscriber = self.broker.subscriber(
             *sub.topics, group_id=sub.name, ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest", parser=_tolerant_parser, decoder=_raw_decoder,
         )
+        self.subscribers[sub.name] = subscriber
+
+        @subscriber
         async def adapter(body: bytes, msg: KafkaMessage) -> None:
             raw = cast(ConsumerRecord[bytes, bytes], msg.raw_message)
             consumer = cast(AIOKafkaConsumer, msg.consumer)
             record = Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
                             tuple(raw.headers))
             await processor.process(sub, record)
+            partition = TopicPartition(raw.topic, raw.partition)
+            metrics.finished(sub.name, partition, raw.offset + 1)
             try:
-                partition = TopicPartition(raw.topic, raw.partition)
                 await consumer.commit({partition: raw.offset + 1})
             except (CommitFailedError, IllegalStateError) as exc:
                 # The partition moved to another member during a rebalance; it re-reads
@@ -104,6 +112,7 @@ class ServiceRuntime:
         await self.broker.start()
         if relay:
             self.start_relay()
+        self.started = True
         log.info("service_started", subscriptions=[s.name for s in self.definition.subscriptions])
 
     def start_relay(self) -> None:
@@ -111,6 +120,7 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(self._stop))
 
     async def stop(self) -> None:
+        self.started = False
         self._stop.set()
         if self._relay_task is not None:
             await self._relay_task

@@ -1,0 +1,74 @@
+"""``POST /events/{type}``: an agency system's intake record over HTTP.
+
+The body is the event's data as JSON; the envelope comes from CloudEvents HTTP headers
+(``ce-subject``, ``ce-source``, ``ce-correlationid``, ``ce-id``, ``ce-time``) or the same
+names as query parameters. 202 with the event id once the record is committed to the
+outbox; 422 with a reason code and the failing fields otherwise.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
+from starlette.requests import ClientDisconnect
+
+from contracts.codec import MAX_PAYLOAD_BYTES
+from contracts.ids import new_event_id
+from services.intake_api.outbox import write_intake
+from services.intake_api.validation import ATTRIBUTES, Refusal, intake_types, validate
+from services.runtime.health import health_router
+from services.runtime.service import ServiceRuntime
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes: enough to tell an oversize body without holding it."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
+def _attributes(request: Request) -> dict[str, str | None]:
+    return {a: request.headers.get(f"ce-{a}") or request.query_params.get(a) for a in ATTRIBUTES}
+
+
+def _refusal(refusal: Refusal) -> JSONResponse:
+    return JSONResponse(
+        {"reason": refusal.reason.value,
+         "errors": [{"field": e.field, "message": e.message} for e in refusal.errors]},
+        status_code=422,
+    )
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    app = FastAPI(title="Sinergi intake", version="1")
+    app.include_router(health_router(runtime))
+    requests = Counter(
+        "sinergi_intake_requests", "Intake posts by event type and outcome (accepted, "
+        "duplicate or the refusal's reason)", ["event_type", "outcome"],
+        registry=runtime.metrics.registry)
+    types = intake_types()
+
+    @app.post("/events/{event_type}", status_code=202, responses={422: {}})
+    async def post_event(event_type: str, request: Request) -> Any:
+        label = event_type if event_type in types else "unknown"
+        try:
+            body = await _bounded_body(request, MAX_PAYLOAD_BYTES)
+        except ClientDisconnect:
+            return JSONResponse({"reason": "client_disconnected"}, status_code=400)
+        checked = validate(event_type, body, _attributes(request),
+                           event_id=new_event_id(), now=datetime.now(UTC))
+        if isinstance(checked, Refusal):
+            requests.labels(label, checked.reason.value).inc()
+            return _refusal(checked)
+        new = await write_intake(runtime.engine, runtime.definition.tables, checked)
+        requests.labels(label, "accepted" if new else "duplicate").inc()
+        return JSONResponse({"event_id": str(checked.envelope.id), "type": event_type,
+                             "duplicate": not new}, status_code=202)
+
+    return app

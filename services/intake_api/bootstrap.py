@@ -1,0 +1,12 @@
+"""The intake API, wired from its dependencies: an outbox and its relay, no subscriptions."""
+
+from pathlib import Path
+
+from services.intake_api.tables import TABLES
+from services.runtime.service import ServiceDefinition
+
+
+def build() -> ServiceDefinition:
+    return ServiceDefinition(
+        name="intake_api", tables=TABLES, migrations=Path(__file__).parent / "migrations"
+    )

@@ -1,0 +1,36 @@
+"""Writing an accepted intake record to the outbox, keyed as its intake topic says.
+
+``UnitOfWork.emit`` keys a row by its subject (a household ref); an intake record's key is
+a data field instead (KK number, ticket id, person ref), so the row is written here. The
+relay then publishes it like every service event.
+"""
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.codec import encode
+from services.intake_api.validation import Accepted
+from services.runtime.tables import ServiceTables
+
+
+async def write_intake(engine: AsyncEngine, tables: ServiceTables, record: Accepted) -> bool:
+    """Commit ``record`` to the outbox; False if its event id was accepted before.
+
+    An agency system that retries a post with the same ``ce-id`` gets the first acceptance,
+    never a second record.
+    """
+    headers, payload = encode(record.envelope, record.data)
+    outbox = tables.outbox
+    async with engine.begin() as conn:
+        # As in UnitOfWork: id order must match commit order for each key (see _lock_key).
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(:key))"),
+                           {"ns": tables.schema, "key": record.key})
+        written = await conn.execute(
+            insert(outbox)
+            .values(event_id=record.envelope.id, topic=record.topic, key=record.key,
+                    headers=[[k, v.decode()] for k, v in headers], payload=payload)
+            .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
+            .returning(outbox.c.id)
+        )
+        return written.first() is not None
