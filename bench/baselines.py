@@ -1,0 +1,144 @@
+"""What the broker and the database allow on their own, with the pipeline's record sizes.
+
+- bare loop: consume a pre-filled topic and produce each record to another topic, with
+  the services' producer settings (acks=all, idempotent, linger 5 ms); batches from
+  ``getmany`` (up to 500), all sends of a batch awaited together, offsets committed per
+  batch. No validation, no database. The issue's targets are ratios to this loop.
+- bare loop, per record: the same, but each record is produced, awaited and committed
+  before the next is handled (the shape of the services' current processing).
+- asyncpg: rows the size of an outbox row (the intake's payload and headers) inserted
+  with ``executemany`` and with COPY, one transaction per 500 rows; and one row per
+  transaction (the cost of a transaction per message).
+"""
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.workload import IntakeRecord, send_all
+from services.runtime.kafka import make_producer
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"count": self.count, "seconds": round(self.seconds, 3),
+                "per_second": round(self.per_second, 1)}
+
+
+async def _topics(bootstrap: str, names: list[str], create: bool, replication: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if create:
+            await admin.create_topics([NewTopic(n, 6, replication) for n in names])
+            for _ in range(300):  # producing before partitions have leaders only earns retries
+                described = await admin.describe_topics(names)
+                if all(t["error_code"] == 0 and t["partitions"]
+                       and all(p["leader"] >= 0 for p in t["partitions"]) for t in described):
+                    break
+                await asyncio.sleep(0.1)
+        else:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
+                    per_record: bool = False, replication: int = 1) -> Rate:
+    """Messages per second through consume → produce, timed from the first record fetched."""
+    source, sink = f"bench.loop.{tag}.in", f"bench.loop.{tag}.out"
+    await _topics(bootstrap, [source, sink], create=True, replication=replication)
+    producer = make_producer(bootstrap, f"bench-loop-{tag}")
+    await producer.start()
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench.loop.{tag}",
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_poll_records=BATCH)
+    try:
+        await send_all(producer, records, source)
+        await consumer.start()
+        done, began = 0, 0.0
+        while done < len(records):
+            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+            if batches and not began:
+                began = time.perf_counter()
+            for tp, batch in batches.items():
+                if per_record:
+                    for r in batch:
+                        await producer.send_and_wait(sink, r.value, r.key,
+                                                    headers=list(r.headers))
+                        await consumer.commit({tp: r.offset + 1})
+                else:
+                    futures = [await producer.send(sink, r.value, r.key, headers=list(r.headers))
+                               for r in batch]
+                    for f in futures:
+                        await f
+                    await consumer.commit({tp: batch[-1].offset + 1})
+                done += len(batch)
+        return Rate(done, time.perf_counter() - began)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await _topics(bootstrap, [source, sink], create=False, replication=replication)
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+TABLE = """CREATE TABLE bench.rows_{tag} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL UNIQUE,
+    topic text NOT NULL, key text NOT NULL, headers jsonb NOT NULL, payload bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now())"""
+COLUMNS = ("event_id", "topic", "key", "headers", "payload")
+
+
+async def db_inserts(database_url: str, records: list[IntakeRecord], tag: str,
+                     single_cap: int = 500) -> dict[str, Rate]:
+    """Rows per second for executemany, COPY (both per 500 rows) and one row per transaction."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        results = {}
+        for method in ("executemany", "copy", "row_per_tx"):
+            table = f"rows_{tag}_{method}"
+            await conn.execute(TABLE.format(tag=f"{tag}_{method}"))
+            rows = [(uuid.uuid4(), "sinergi.intake.social", r.key.decode(),
+                     json.dumps([[k, v.decode()] for k, v in r.headers]), r.value)
+                    for r in (records[:single_cap] if method == "row_per_tx" else records)]
+            began = time.perf_counter()
+            if method == "row_per_tx":
+                insert = f"INSERT INTO bench.{table} ({', '.join(COLUMNS)}) VALUES ($1,$2,$3,$4,$5)"
+                for row in rows:
+                    async with conn.transaction():
+                        await conn.execute(insert, *row)
+            for start in range(0, len(rows), BATCH) if method != "row_per_tx" else ():
+                chunk = rows[start:start + BATCH]
+                async with conn.transaction():
+                    if method == "copy":
+                        await conn.copy_records_to_table(table, records=chunk, columns=COLUMNS,
+                                                         schema_name="bench")
+                    else:
+                        await conn.executemany(
+                            f"INSERT INTO bench.{table} ({', '.join(COLUMNS)}) "
+                            "VALUES ($1,$2,$3,$4,$5)", chunk)
+            results[method] = Rate(len(rows), time.perf_counter() - began)
+        return results
+    finally:
+        await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        await conn.close()

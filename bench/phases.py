@@ -1,0 +1,197 @@
+"""The measured phases: each service alone, the whole pipeline, latency at an offered load."""
+
+import asyncio
+import math
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.probes import Meter, peak_rss_kib
+from bench.profiling import Recorder, summarize
+from bench.workload import Households, send_all
+from contracts.catalogue import SOCIAL_INTAKE
+from services.demo.deployment import SERVICES
+from services.demo.run import ServiceProcesses
+from services.runtime.service import ServiceDefinition
+
+TICKET_OPENED = "public_works.ticket.opened.v1"
+
+
+@dataclass
+class Bench:
+    engine: AsyncEngine
+    meter: Meter
+    producer: AIOKafkaProducer
+    households: Households
+    definitions: dict[str, ServiceDefinition]
+    env: dict[str, str]
+    log_dir: Path
+    drain_timeout: float
+    profile: set[str] = field(default_factory=set)
+    profile_dir: Path | None = None
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def launch(self, names: tuple[str, ...]) -> ServiceProcesses:
+        """The services as the deployment runs them: one process each, logs to files."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        procs = {}
+        for name in names:
+            with (self.log_dir / f"{name}.log").open("ab") as log:
+                procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"],
+                                               env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return ServiceProcesses(procs)
+
+    def defs(self, names: tuple[str, ...]) -> list[ServiceDefinition]:
+        return [self.definitions[n] for n in names]
+
+    async def drain(self, names: tuple[str, ...], procs: ServiceProcesses) -> float:
+        return await self.meter.drained(self.defs(names), self.drain_timeout, procs.check_alive)
+
+
+def peaks_mib(procs: ServiceProcesses) -> dict[str, float | None]:
+    return {n: (round(k / 1024, 1) if (k := peak_rss_kib(p.pid)) else None)
+            for n, p in procs.procs.items()}
+
+
+async def settle(b: Bench, warmup: int) -> None:
+    """All services until every topic is consumed and every outbox sent (left-overs too)."""
+    procs = b.launch(SERVICES)
+    try:
+        await send_all(b.producer, b.households.records(warmup))
+        await b.drain(SERVICES, procs)
+    finally:
+        procs.stop()
+
+
+async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
+    """One service draining its pre-filled input with its full work, nothing else running.
+
+    Social's input is ``size`` fresh intakes; the others drain what the earlier phases
+    of this chain (social → public works → education → timeline) left on their topics.
+    """
+    d = b.definitions[name]
+    if name == "social":
+        await send_all(b.producer, b.households.records(size), SOCIAL_INTAKE.name)
+    prefilled = await b.meter.behind([d])
+    since = await b.meter.db_now()
+    began = time.monotonic()
+    procs = b.launch((name,))
+    recorder = None
+    try:
+        if name in b.profile and b.profile_dir is not None:
+            while prefilled and await b.meter.behind([d]) >= prefilled:
+                procs.check_alive()
+                await asyncio.sleep(0.1)  # attach once it works, not during its imports
+            recorder = Recorder(procs.procs[name].pid, b.profile_dir / f"{name}.raw.txt")
+        await b.drain((name,), procs)
+        wall = time.monotonic() - began
+        peaks = peaks_mib(procs)
+    finally:
+        if recorder is not None:
+            recorder.stop()
+        procs.stop()
+    if recorder is not None and recorder.out.exists():
+        b.profiles[name] = {"service": name, "raw": str(recorder.out),
+                            "seconds": round(recorder.seconds, 1),
+                            **summarize(recorder.out, recorder.rate * recorder.seconds)}
+    work = await b.meter.work(d, since)
+    return {
+        "prefilled": prefilled, "consumed": work.consumed, "produced": work.produced,
+        "seconds": round(work.seconds(), 3),
+        "per_second": round(work.consumed / work.seconds(), 1) if work.consumed else 0.0,
+        "wall_seconds_with_startup": round(wall, 1), "peak_rss_mib": peaks[name],
+    }
+
+
+async def pipeline(b: Bench, size: int, warmup: int) -> tuple[dict[str, Any], ServiceProcesses]:
+    """``size`` intakes through all services at once; the services are left running."""
+    procs = b.launch(SERVICES)
+    try:
+        await send_all(b.producer, b.households.records(warmup))
+        await b.drain(SERVICES, procs)
+        records = b.households.records(size)
+        since = await b.meter.db_now()
+        began = time.monotonic()
+        await send_all(b.producer, records)
+        published = time.monotonic() - began
+        await b.drain(SERVICES, procs)
+    except BaseException:
+        procs.stop()
+        raise
+    works = {n: await b.meter.work(d, since) for n, d in b.definitions.items()}
+    end = max(w.last for w in works.values() if w.last is not None)
+    window = (end - since).total_seconds()
+    consumed = sum(w.consumed for w in works.values())
+    produced = sum(w.produced for w in works.values())
+    return {
+        "households": size, "seconds": round(window, 3),
+        "publish_seconds": round(published, 3),
+        "events_consumed": consumed, "events_produced": produced,
+        "events_per_second": round(consumed / window, 1),
+        "produced_per_second": round(produced / window, 1),
+        "households_per_second": round(size / window, 1),
+        "timeline_entries": works["timeline"].consumed,
+        "consumed_by_service": {n: w.consumed for n, w in works.items()},
+        "mean_intake_bytes": round(sum(r.size for r in records) / len(records)),
+    }, procs
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
+
+
+async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float,
+                  warmup: float, capacity: float | None = None) -> dict[str, Any]:
+    """Intakes at ``rate`` per second; each ticket's time from intake publish to timeline.
+
+    Above the pipeline's measured ``capacity`` (households/s) latency only grows with the
+    length of the run: the offered load is then cut to about 20 s of the pipeline's work,
+    so the run stays bounded, and the result says ``saturated``.
+    """
+    saturated = capacity is not None and rate > capacity
+    if saturated and capacity is not None:
+        seconds, warmup = min(seconds, max(1.0, 20 * capacity / rate)), 0.0
+    records = b.households.records(int(rate * (seconds + warmup)))
+    offset = await b.meter.clock_offset()
+    sent: list[float] = []
+    start = time.perf_counter()
+    for i, r in enumerate(records):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent.append(time.time())
+        await b.producer.send(SOCIAL_INTAKE.name, value=r.value, key=r.key, headers=r.headers)
+    await b.producer.flush()
+    offered = len(records) / (time.perf_counter() - start)
+    drain = await b.drain(SERVICES, procs)
+    measured = [(r, t) for r, t in zip(records, sent, strict=True)
+                if t - sent[0] >= warmup and r.needs]
+    refs = {r.household_ref: t for r, t in measured}
+    async with b.engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT household_ref, recorded_at FROM timeline.entries "
+            "WHERE type = :type AND household_ref = ANY(:refs)"),
+            {"type": TICKET_OPENED, "refs": list(refs)})).all()
+    ms = sorted((_epoch(at) - offset - refs[ref]) * 1000 for ref, at in rows)
+    return {
+        "offered_per_second": rate, "achieved_per_second": round(offered, 1),
+        "saturated": saturated, "pipeline_capacity_hh_per_s": capacity,
+        "offered_seconds": seconds,
+        "households_measured": len(measured), "tickets_expected": sum(r.needs for r, _ in measured),
+        "samples": len(ms), "drain_after_last_send_s": round(drain, 2),
+        **{f"p{q}_ms": round(percentile(ms, q), 1) if ms else None for q in (50, 95, 99)},
+        "max_ms": round(ms[-1], 1) if ms else None, "clock_offset_s": round(offset, 4),
+    }
+
+
+def _epoch(at: datetime) -> float:
+    return at.timestamp()

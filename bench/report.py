@@ -1,0 +1,159 @@
+"""The printed table and the JSON result file."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).parent / "results"
+
+DEFINITIONS = {
+    "events_per_second": "pipeline: inbox rows committed by all services (every consumed record "
+                         "handled to the end: one per service that reads it) divided by the "
+                         "window from just before the first intake is published to the last "
+                         "commit or outbox relay of any service (database clock)",
+    "produced_per_second": "pipeline: outbox rows written by all services over the same window",
+    "households_per_second": "pipeline: N over the same window",
+    "alone.per_second": "inbox rows of that service over first inbox commit → last inbox "
+                        "commit or outbox relay (process start-up excluded)",
+    "bare_loop.per_second": "records consumed and produced over first fetch → last commit",
+    "latency": "per ticket: timeline.entries.recorded_at of public_works.ticket.opened.v1 "
+               "minus the time its household's intake was handed to the producer "
+               "(database clock corrected to this machine's)",
+    "peak_rss_mib": "VmHWM from /proc/<pid>/status just before the process is stopped",
+}
+
+
+def ratios(run: dict[str, Any]) -> dict[str, float | None]:
+    """Each measured rate over the bare consume → produce loop's messages/s, same run."""
+    loop = run.get("baselines", {}).get("bare_loop", {}).get("per_second")
+    if not loop:
+        return {}
+    out: dict[str, float | None] = {}
+    if "pipeline" in run:
+        out["pipeline"] = round(run["pipeline"]["events_per_second"] / loop, 3)
+    for name, res in run.get("alone", {}).items():
+        out[f"{name}_alone"] = round(res["per_second"] / loop, 3)
+    return out
+
+
+def write_json(result: dict[str, Any], path: Path | None = None) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = path or RESULTS / f"{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return path
+
+
+def _rate(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:,.0f} {unit}"
+
+
+def table(run: dict[str, Any]) -> Table:
+    n = run["households"]
+    t = Table(title=f"Sinergi bench, N = {n:,} households", title_justify="left")
+    for col, just in (("measurement", "left"), ("count", "right"), ("seconds", "right"),
+                      ("rate", "right"), ("/ bare loop", "right"), ("peak RSS", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    r = ratios(run)
+    base = run.get("baselines", {})
+    names = {"bare_loop": "bare aiokafka consume → produce (batches of 500)",
+             "bare_loop_per_record": "bare loop, one record at a time (send, await, commit)",
+             "executemany": "asyncpg executemany, 500 rows per transaction",
+             "copy": "asyncpg COPY, 500 rows per transaction",
+             "row_per_tx": "asyncpg one row per transaction"}
+    for key, label in names.items():
+        if key in base:
+            b = base[key]
+            unit = "msg/s" if key.startswith("bare") else "rows/s"
+            rel = "1.000" if key == "bare_loop" else ""
+            t.add_row(label, f"{b['count']:,}", f"{b['seconds']:.2f}",
+                      _rate(b["per_second"], unit), rel, "")
+    if base:
+        t.add_section()
+    for name, a in run.get("alone", {}).items():
+        t.add_row(f"{name} alone (drains its pre-filled input)", f"{a['consumed']:,}",
+                  f"{a['seconds']:.2f}", _rate(a["per_second"], "msg/s"),
+                  _ratio(r.get(f"{name}_alone")), _mib(a["peak_rss_mib"]))
+    if "pipeline" in run:
+        p = run["pipeline"]
+        t.add_section()
+        t.add_row("pipeline: events consumed, all services", f"{p['events_consumed']:,}",
+                  f"{p['seconds']:.2f}", _rate(p["events_per_second"], "ev/s"),
+                  _ratio(r.get("pipeline")), "")
+        t.add_row("pipeline: events produced (outbox rows)", f"{p['events_produced']:,}",
+                  "", _rate(p["produced_per_second"], "ev/s"), "", "")
+        t.add_row("pipeline: households", f"{p['households']:,}", "",
+                  _rate(p["households_per_second"], "hh/s"), "", "")
+        for name, mib in run.get("pipeline_peak_rss_mib", {}).items():
+            t.add_row(f"  {name} process (pipeline + latency)", "", "", "", "", _mib(mib))
+    if "latency" in run:
+        lat = run["latency"]
+        t.add_section()
+        t.add_row(f"latency intake → ticket on timeline at {lat['offered_per_second']:g} hh/s "
+                  f"offered ({lat['achieved_per_second']:g} achieved)",
+                  f"{lat['samples']:,}", "",
+                  f"p50 {_ms(lat['p50_ms'])} p95 {_ms(lat['p95_ms'])} p99 {_ms(lat['p99_ms'])}",
+                  "", "")
+    return t
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _mib(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} MiB"
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
+def scaling(runs: list[dict[str, Any]]) -> Table:
+    """The same measurements side by side for each size: how cost grows from N to 10·N."""
+    t = Table(title="Scaling", title_justify="left")
+    t.add_column("measurement")
+    for run in runs:
+        t.add_column(f"N = {run['households']:,}", justify="right")
+    rows: list[tuple[str, list[str]]] = [
+        ("bare loop msg/s", [_rate(r.get("baselines", {}).get("bare_loop", {}).get("per_second"),
+                                   "") for r in runs]),
+        *[(f"{name} alone msg/s", [_rate(r.get("alone", {}).get(name, {}).get("per_second"), "")
+                                   for r in runs])
+          for name in ("social", "public_works", "education", "timeline")],
+        ("pipeline events/s", [_rate(r.get("pipeline", {}).get("events_per_second"), "")
+                               for r in runs]),
+        ("pipeline households/s", [_rate(r.get("pipeline", {}).get("households_per_second"), "")
+                                   for r in runs]),
+        ("pipeline / bare loop", [_ratio(r.get("ratios", {}).get("pipeline")) for r in runs]),
+        ("latency p99", [_ms(r.get("latency", {}).get("p99_ms")) for r in runs]),
+        ("largest peak RSS", [_mib(max(filter(None, r.get("pipeline_peak_rss_mib", {}).values()),
+                                       default=None)) for r in runs]),
+    ]
+    for label, values in rows:
+        t.add_row(label, *values)
+    return t
+
+
+def print_result(result: dict[str, Any], console: Console) -> None:
+    for run in result["runs"]:
+        console.print(table(run))
+        lat = run.get("latency", {})
+        if lat.get("saturated"):
+            console.print(f"  latency: offered {lat['offered_per_second']:g} hh/s is above the "
+                          f"pipeline's {lat['pipeline_capacity_hh_per_s']:g} hh/s, so it is "
+                          f"saturated; offered for {lat['offered_seconds']:g}s only")
+    if len(result["runs"]) > 1:
+        console.print(scaling(result["runs"]))
+    for profile in result.get("profiles", {}).values():
+        console.print(f"\npy-spy on {profile['service']}: {profile['samples']} samples, "
+                      f"busy {profile['busy_pct']}% of {profile['seconds']}s (the rest: waiting on "
+                      "Kafka/PostgreSQL). Busy time by step, and self time by package:")
+        for key in ("by_step", "self_by_package"):
+            for row in profile[key][:12]:
+                console.print(f"  {row['pct_of_busy']:5.1f}%  {row['frame']}")
+            console.print()
