@@ -76,14 +76,22 @@ def _run(action: Callable[[], None]) -> None:
 
 
 @stack_app.command()
-def up(timeout: float = typer.Option(90.0, help="Seconds to wait for each server.")) -> None:
+def up(
+    timeout: float = typer.Option(90.0, help="Seconds to wait for each server."),
+    brokers: int = typer.Option(None, min=1, help="Kafka nodes (3: a replicated cluster with a "
+                                "3-voter KRaft quorum). Default: as recorded, else 1."),
+    secured: bool = typer.Option(None, "--secured/--open", help="SASL/SCRAM logins and ACLs "
+                                 "from contracts/access.py. Default: as recorded, else open."),
+) -> None:
     """Start Kafka and PostgreSQL (reusing a running stack or external servers)."""
 
     def action() -> None:
-        stack, began = Stack(), time.monotonic()
+        stack, began = Stack(brokers=brokers, secured=secured), time.monotonic()
         stack.up(timeout=timeout)
         out.print(_status_table(stack))
         out.print(f"stack up in {time.monotonic() - began:.1f}s; state: {stack.state_file}")
+        if stack.config["secured"]:
+            out.print(f"logins (development only): {stack.root / 'kafka' / 'credentials.json'}")
         out.print('use it in a shell with: eval "$(sinergi stack env)"', style="dim")
 
     _run(action)

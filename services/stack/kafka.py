@@ -1,4 +1,8 @@
-"""A single-node Kafka 4.1 (KRaft, broker+controller combined) run from the Maven-resolved jars."""
+"""One Kafka 4.1 KRaft node (broker+controller combined) run from the Maven-resolved jars.
+
+Alone it is a standalone single-voter quorum; in a cluster (``cluster.py``) it is one of the
+voters named in ``voters``, formatted with the cluster's id and ``--initial-controllers``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import shutil
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from . import common
 from .common import StackError, cmdline, free_port, pid_alive, port_is_free, tail
 from .maven import ensure_kafka_libs
+from .security import Security
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +40,15 @@ def random_cluster_id() -> str:
             return text
 
 
-async def metadata_ok(bootstrap_servers: str, timeout_ms: int = 5000) -> bool:
+async def metadata_ok(
+    bootstrap_servers: str, timeout_ms: int = 5000, security: Security | None = None
+) -> bool:
     """True when a broker at ``bootstrap_servers`` answers a metadata request."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    login = security.client() if security else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms,
+                                **login)
     with common.quiet_logger("aiokafka"):  # it logs connection errors while a broker starts
         try:
             await admin.start()
@@ -51,6 +60,18 @@ async def metadata_ok(bootstrap_servers: str, timeout_ms: int = 5000) -> bool:
             await admin.close()
 
 
+@dataclass(frozen=True)
+class Voter:
+    """A controller of a multi-node quorum: ``id@host:port:directory-id`` for StorageTool."""
+
+    node_id: int
+    controller_port: int
+    directory_id: str
+
+    def spec(self) -> str:
+        return f"{self.node_id}@{HOST}:{self.controller_port}:{self.directory_id}"
+
+
 @dataclass
 class KafkaNode:
     """One KRaft node; config, data and logs live under ``root``; ports survive restarts."""
@@ -59,6 +80,11 @@ class KafkaNode:
     port: int = 0
     controller_port: int = 0
     pid: int | None = None
+    node_id: int = 1
+    voters: tuple[Voter, ...] = ()
+    """Every controller of the quorum; empty for a standalone single node."""
+    cluster_id: str = ""
+    security: Security | None = field(default=None, repr=False)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -74,10 +100,16 @@ class KafkaNode:
 
     def is_running(self) -> bool:
         """The recorded pid is alive and is this node's ``kafka.Kafka`` process."""
-        return bool(self.pid) and pid_alive(self.pid) and str(self._config) in cmdline(self.pid)
+        pid = self.pid
+        return pid is not None and pid_alive(pid) and str(self._config) in cmdline(pid)
 
     def start(self, timeout: float = 60.0) -> None:
         """Start (formatting storage on first use) and wait until the broker answers metadata."""
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the JVM without waiting: a cluster's nodes need each other to become ready."""
         if self.is_running():
             return
         if shutil.which("java") is None:
@@ -86,11 +118,13 @@ class KafkaNode:
         self._choose_ports()
         self._write_config()
         if not (self.root / "data" / "meta.properties").is_file():
-            cluster_id = random_cluster_id()
-            self._java(libs, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
-                       "-c", str(self._config))  # fmt: skip
-        out = self.root / "logs" / "kafka.out"
-        with out.open("ab") as sink:
+            quorum = (["--initial-controllers", ",".join(v.spec() for v in self.voters)]
+                      if self.voters else ["--standalone"])  # fmt: skip
+            login = self.security.format_args() if self.security else []
+            self._java(libs, "kafka.tools.StorageTool", "format", "-t",
+                       self.cluster_id or random_cluster_id(), "-c", str(self._config),
+                       *quorum, *login)  # fmt: skip
+        with self._out.open("ab") as sink:
             proc = subprocess.Popen(
                 self._java_cmd(libs, "kafka.Kafka", str(self._config)),
                 stdin=subprocess.DEVNULL,
@@ -101,29 +135,40 @@ class KafkaNode:
             )
         self.pid = proc.pid
         (self.root / "kafka.pid").write_text(f"{proc.pid}\n")
-        self._wait_ready(timeout, out)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (controlled shutdown), SIGKILL after ``timeout`` s; strays of this dir too."""
-        for pid in {self.pid, *common.pids_matching(str(self._config))} - {None}:
-            if pid_alive(pid) and str(self._config) in cmdline(pid):
-                if not common.terminate(pid, timeout):
-                    log.warning("kafka pid %s ignored SIGTERM for %.0fs; killed", pid, timeout)
+        for pid in self._own_pids():
+            if not common.terminate(pid, timeout):
+                log.warning("kafka pid %s ignored SIGTERM for %.0fs; killed", pid, timeout)
         self.pid = None
 
     def kill(self) -> None:
         """SIGKILL without a controlled shutdown (for chaos tests); data stays for ``start``."""
-        if self.pid and self.is_running():
-            common.kill(self.pid)
+        for pid in self._own_pids():
+            common.kill(pid)
         self.pid = None
+
+    def _own_pids(self) -> list[int]:
+        """The recorded pid and any stray JVM of this node's config that is alive."""
+        found = {*common.pids_matching(str(self._config)), *([self.pid] if self.pid else [])}
+        return [pid for pid in found if pid_alive(pid) and str(self._config) in cmdline(pid)]
 
     def restart(self, timeout: float = 60.0) -> None:
         """Stop, then start on the same ports with the same data."""
         self.stop()
         self.start(timeout)
 
+    @property
+    def _out(self) -> Path:
+        return self.root / "logs" / "kafka.out"
+
     def _choose_ports(self) -> None:
-        """Keep the ports on record (or from the last server.properties) unless they got taken."""
+        """Keep the ports on record (or from the last server.properties) unless they got taken.
+
+        A cluster member cannot move: its peers know its controller port, so it waits longer
+        for a port a killed JVM still holds and fails rather than pick another one.
+        """
         if not self.port and self._config.is_file():
             for line in self._config.read_text().splitlines():
                 if line.startswith("listeners="):
@@ -131,33 +176,42 @@ class KafkaNode:
                     self.port, self.controller_port = ports[0], ports[1]
         for attr in ("port", "controller_port"):
             port = getattr(self, attr)
-            deadline = time.monotonic() + 5.0  # a broker that just exited may still hold it
+            deadline = time.monotonic() + (30.0 if self.voters else 5.0)
             while port and not port_is_free(port, HOST) and time.monotonic() < deadline:
                 time.sleep(0.2)
             if port and not port_is_free(port, HOST):
+                if self.voters:
+                    raise StackError(f"kafka node {self.node_id}: {attr} {port} is taken")
                 log.warning("kafka %s %s is taken; picking a new one", attr, port)
                 port = 0
             setattr(self, attr, port or free_port(HOST))
 
     def _write_config(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        size = max(1, len(self.voters))
+        quorum = [f"{HOST}:{v.controller_port}" for v in self.voters] or [
+            f"{HOST}:{self.controller_port}"]
+        listener = "CLIENT" if self.security else "PLAINTEXT"
+        rf, isr = str(min(3, size)), str(min(2, size))
         props = {
-            "node.id": "1",
+            "node.id": str(self.node_id),
             "process.roles": "broker,controller",
-            "controller.quorum.bootstrap.servers": f"{HOST}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "controller.quorum.bootstrap.servers": ",".join(quorum),
+            "listeners": f"{listener}://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"{listener}://{HOST}:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.root / "data"),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "default.replication.factor": rf,
+            "unclean.leader.election.enable": "false",
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": isr,
             "group.initial.rebalance.delay.ms": "0",
             # after a SIGKILL the old registration blocks restart until its session expires (9 s)
             "broker.heartbeat.interval.ms": "1000",
@@ -165,7 +219,11 @@ class KafkaNode:
             "num.network.threads": "2",
             "num.io.threads": "4",
             "num.recovery.threads.per.data.dir": "1",
+            **(self.security.server_props() if self.security else {}),
         }
+        if self.security:  # the file holds the broker's and the controllers' logins
+            self._config.touch(mode=0o600)
+            self._config.chmod(0o600)
         self._config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         log4j2 = LOG4J2_TEMPLATE.read_text().replace(
             "LOG_FILE", escape(str(self.log_file), {'"': "&quot;"})
@@ -183,22 +241,26 @@ class KafkaNode:
             detail = (proc.stdout + proc.stderr).strip()[-2000:]
             raise StackError(f"{main} {args[0]} failed (exit {proc.returncode}):\n{detail}")
 
-    def _wait_ready(self, timeout: float, out: Path) -> None:
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until this node answers a metadata request (stopping it on failure)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not pid_alive(self.pid):
                 self.pid = None
                 raise StackError(
-                    f"Kafka exited during startup (log: {self.log_file})\n{self._tails(out)}"
+                    f"Kafka exited during startup (log: {self.log_file})\n{self._tails()}"
                 )
-            if common.port_open(self.port, HOST):
-                if common.run_sync(lambda: metadata_ok(self.bootstrap_servers, 3000)):
-                    return
+            if self.answers(3000):
+                return
             time.sleep(0.3)
         self.stop(timeout=5)
         raise StackError(
-            f"Kafka did not answer within {timeout:.0f}s (log: {self.log_file})\n{self._tails(out)}"
+            f"Kafka did not answer within {timeout:.0f}s (log: {self.log_file})\n{self._tails()}"
         )
 
-    def _tails(self, out: Path) -> str:
-        return "\n".join(t for t in (tail(out, 15), tail(self.log_file, 25)) if t)
+    def answers(self, timeout_ms: int = 3000) -> bool:
+        return common.port_open(self.port, HOST) and common.run_sync(
+            lambda: metadata_ok(self.bootstrap_servers, timeout_ms, self.security))
+
+    def _tails(self) -> str:
+        return "\n".join(t for t in (tail(self._out, 15), tail(self.log_file, 25)) if t)

@@ -182,7 +182,7 @@ class PostgresNode:
         """Run a postgres tool; output goes to a file, since pg_ctl's child inherits pipes."""
         out = self.root / "tool.out"
         with out.open("w") as sink:
-            proc = subprocess.run(
+            proc = subprocess.run(  # type: ignore[call-overload]
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
@@ -190,7 +190,7 @@ class PostgresNode:
                 user=user,
                 start_new_session=detach,
                 timeout=120,
-                **kw,  # type: ignore[arg-type]
+                **kw,
             )
         text = out.read_text(errors="replace")
         if proc.returncode != 0:
