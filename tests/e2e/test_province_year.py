@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from contracts.catalogue import shared_topics
 from services.demo.deployment import all_definitions
 from services.demo.generator import generate
 from services.demo.quiesce import migrate_all
+from services.demo.records import read_topics
 from services.demo.run import ServiceProcesses
 from services.demo.simulation import Simulation
 from services.runtime.db import make_engine
@@ -25,6 +28,8 @@ pytestmark = pytest.mark.e2e
 
 HOUSEHOLDS = int(os.environ.get("SINERGI_E2E_HOUSEHOLDS", "500"))
 REPO = Path(__file__).resolve().parents[2]
+IDENTITY_NUMBERS: set[str] = set()
+"""Every NIK and KK number the simulated case system submitted, filled by the fixture."""
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +65,8 @@ async def province(stack_settings: Settings) -> dict[str, list[dict[str, Any]]]:
     for row in rows:
         timelines[row["household_ref"]].append(dict(row))
     assert len(timelines) == HOUSEHOLDS, "every household has a timeline"
+    IDENTITY_NUMBERS.update(
+        n for p in sim.plans for n in (p.intake.kk_number, *(m.nik for m in p.intake.members)))
     return timelines
 
 
@@ -132,3 +139,18 @@ def test_no_event_is_older_than_its_cause(province: dict) -> None:
             assert event["time"] >= cause["time"], (event["type"], cause["type"])
     assert checked > 0
 
+
+
+async def test_no_nik_or_kk_of_the_whole_year_is_on_any_shared_topic(
+    province: dict, stack_settings: Settings
+) -> None:
+    shared = await read_topics(stack_settings.kafka_bootstrap_servers,
+                               [t.name for t in shared_topics()], within=300)
+    assert len(shared) > 10 * HOUSEHOLDS and IDENTITY_NUMBERS
+    numbers = {n.encode() for n in IDENTITY_NUMBERS}
+    sixteen_digits = re.compile(rb"(?=(\d{16}))")  # every 16-digit window, overlapping
+    for record in shared:
+        blob = b"|".join([record.key or b"", record.value or b"",
+                          *[v or b"" for _, v in record.headers]])
+        leaked = numbers.intersection(sixteen_digits.findall(blob))
+        assert not leaked, f"{record.topic}@{record.partition}:{record.offset} carries {leaked}"
