@@ -27,6 +27,7 @@ from services.demo.deployment import SERVICES, all_definitions
 from services.demo.generator import MONTHS, generate
 from services.demo.quiesce import migrate_all
 from services.demo.simulation import Simulation
+from services.runtime.auth import parse_tokens
 from services.runtime.db import make_engine
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.settings import Settings
@@ -161,7 +162,8 @@ def wait_for_http(url: str, procs: ServiceProcesses, within: float) -> None:
 
 def show_timeline(console: Console, http_port: int, ref: str) -> None:
     url = f"http://127.0.0.1:{http_port}/households/{ref}/timeline"
-    response = httpx.get(url, timeout=10)
+    token = parse_tokens(Settings().api_tokens.get_secret_value())["operators"]
+    response = httpx.get(url, timeout=10, headers={"Authorization": f"Bearer {token}"})
     response.raise_for_status()
     console.print(f"One household's story — GET {url}")
     console.print(timeline_table(ref, response.json()["entries"]))

@@ -4,6 +4,10 @@ The body is the event's data as JSON; the envelope comes from CloudEvents HTTP h
 (``ce-subject``, ``ce-source``, ``ce-correlationid``, ``ce-id``, ``ce-time``) or the same
 names as query parameters. 202 with the event id once the record is committed to the
 outbox; 422 with a reason code and the failing fields otherwise.
+
+The agency system posting it shows its token (``Authorization: Bearer``; no cookie, so no
+cross-site form can post): 401 without a known one, 403 when the type belongs to an intake
+topic its agency does not write (``services.runtime.auth.postable_types``).
 """
 
 from datetime import UTC, datetime
@@ -18,6 +22,7 @@ from contracts.codec import MAX_PAYLOAD_BYTES
 from contracts.ids import new_event_id
 from services.intake_api.outbox import write_intake
 from services.intake_api.validation import ATTRIBUTES, Refusal, intake_types, validate
+from services.runtime.auth import AgencyTokens, postable_types
 from services.runtime.health import health_router
 from services.runtime.service import ServiceRuntime
 
@@ -45,8 +50,11 @@ def _refusal(refusal: Refusal) -> JSONResponse:
     )
 
 
-def create_app(runtime: ServiceRuntime) -> FastAPI:
+def create_app(runtime: ServiceRuntime, tokens: AgencyTokens | None = None) -> FastAPI:
+    """The intake endpoint; ``tokens`` default to the runtime's ``SINERGI_API_TOKENS``."""
     app = FastAPI(title="Sinergi intake", version="1")
+    known = tokens if tokens is not None else \
+        AgencyTokens.parse(runtime.settings.api_tokens.get_secret_value())
     app.include_router(health_router(runtime))
     requests = Counter(
         "sinergi_intake_requests", "Intake posts by event type and outcome (accepted, "
@@ -54,9 +62,19 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         registry=runtime.metrics.registry)
     types = intake_types()
 
-    @app.post("/events/{event_type}", status_code=202, responses={422: {}})
+    @app.post("/events/{event_type}", status_code=202,
+              responses={401: {}, 403: {}, 422: {}})
     async def post_event(event_type: str, request: Request) -> Any:
         label = event_type if event_type in types else "unknown"
+        agency = known.caller(request, cookie=False)
+        if agency is None:
+            requests.labels(label, "unauthorized").inc()
+            return JSONResponse({"detail": "a valid agency token is required"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if event_type in types and event_type not in postable_types(agency):
+            requests.labels(label, "forbidden").inc()
+            return JSONResponse({"detail": f"{agency} may not post {event_type}"},
+                                status_code=403)
         try:
             body = await _bounded_body(request, MAX_PAYLOAD_BYTES)
         except ClientDisconnect:

@@ -5,6 +5,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development default only: a deployment sets SINERGI_PSEUDONYM_KEY from its secret store.
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-not-for-production"
+# Development defaults only: a deployment sets SINERGI_API_TOKENS (agency:token pairs).
+DEV_API_TOKENS = ",".join(f"{agency}:dev-only-{agency}-token-not-for-production" for agency in (
+    "social", "public_works", "education", "operators",
+    "dinsos-case-system", "pupr-field-system", "school-systems"))
 
 
 class Settings(BaseSettings):
@@ -20,6 +24,10 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr = Field(
         default=SecretStr(DEV_PSEUDONYM_KEY), validation_alias="SINERGI_PSEUDONYM_KEY"
     )
+    pseudonym_previous_keys: SecretStr = Field(
+        default=SecretStr(""), validation_alias="SINERGI_PSEUDONYM_PREVIOUS_KEYS",
+        description="Retired pseudonym keys, comma-separated, during a key rotation",
+    )
     poverty_line: int = Field(
         default=4_543_264, validation_alias="SINERGI_POVERTY_LINE",
         description="Rupiah per poor household per month (BPS Kaltim, September 2024)",
@@ -29,3 +37,7 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = Field(default=0.05, validation_alias="SINERGI_RELAY_POLL_SECONDS")
     http_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_HTTP_HOST")
     http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")
+    api_tokens: SecretStr = Field(
+        default=SecretStr(DEV_API_TOKENS), validation_alias="SINERGI_API_TOKENS",
+        description="Comma-separated agency:token pairs for the HTTP endpoints",
+    )

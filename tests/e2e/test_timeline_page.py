@@ -30,6 +30,7 @@ from contracts.events import education as edu
 from contracts.events import public_works as pw
 from contracts.events import social
 from contracts.events.social import HousingNeed
+from services.runtime.auth import COOKIE, parse_tokens
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.settings import Settings
 from services.stack.common import free_port
@@ -113,6 +114,14 @@ def story(ref: str) -> dict[str, tuple[Any, Contract]]:
     return s
 
 
+def operators_token() -> str:
+    return parse_tokens(Settings().api_tokens.get_secret_value())["operators"]
+
+
+def signed_in() -> dict[str, str]:
+    return {"Authorization": f"Bearer {operators_token()}"}
+
+
 def start_process(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -160,7 +169,8 @@ async def timeline_url(stack_settings: Settings) -> AsyncIterator[str]:
 async def household(stack_settings: Settings, timeline_url: str) -> Household:
     ref = f"h-{uuid4().hex}"
     steps = story(ref)
-    async with httpx.AsyncClient(base_url=timeline_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=timeline_url, timeout=10,
+                                 headers=signed_in()) as http:
         before = next(r for r in (await http.get("/funnel")).json()["regions"]
                       if r["region_code"] == REGION)
         producer = make_producer(stack_settings.kafka_bootstrap_servers, "e2e-agency-systems")
@@ -196,8 +206,11 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def page(browser: Any) -> AsyncIterator[Any]:
+async def page(browser: Any, timeline_url: str) -> AsyncIterator[Any]:
+    """A tab signed in as operators (the cookie ``/login`` would set)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    await context.add_cookies([{"name": COOKIE, "value": operators_token(),
+                                "url": timeline_url}])
     tab = await context.new_page()
     tab.set_default_timeout(30_000)
     yield tab
@@ -298,7 +311,7 @@ async def test_overview_shows_the_funnel_row_the_chart_and_the_households_sla_br
     page: Any, timeline_url: str, household: Household,
 ) -> None:
     await page.goto(f"{timeline_url}/")
-    async with httpx.AsyncClient(base_url=timeline_url) as http:
+    async with httpx.AsyncClient(base_url=timeline_url, headers=signed_in()) as http:
         now = next(r for r in (await http.get("/funnel")).json()["regions"]
                    if r["region_code"] == REGION)
 

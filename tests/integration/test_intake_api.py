@@ -18,6 +18,7 @@ from contracts.events.intake import HouseholdIntake
 from services.intake_api.api import create_app
 from services.intake_api.bootstrap import build
 from services.intake_api.tables import TABLES
+from services.runtime.auth import parse_tokens
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.social.pseudonym import household_ref
@@ -31,12 +32,15 @@ HOUSEHOLD_URL = "/events/intake.household.v1"
 
 @asynccontextmanager
 async def intake_api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """The intake service (its outbox relay running) and a client for its HTTP app."""
+    """The intake service (its outbox relay running) and a client for its HTTP app, signed
+    in as the Dinsos case system."""
     runtime = ServiceRuntime(build(), settings, engine)
     await runtime.start()
+    token = parse_tokens(settings.api_tokens.get_secret_value())["dinsos-case-system"]
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake",
+                                     headers={"Authorization": f"Bearer {token}"}) as client:
             yield client
     finally:
         await runtime.stop()

@@ -25,6 +25,7 @@ from contracts.events import social
 from contracts.events.social import HousingNeed, Resolution
 from contracts.regions import kaltim_regions
 from services.cli.reports import reports_app
+from services.runtime.auth import parse_tokens
 from services.runtime.settings import Settings
 from services.timeline.api import create_app
 from services.timeline.handlers import record_entry
@@ -227,8 +228,10 @@ async def test_funnel_counts_distinct_households_in_the_region_they_registered_i
 
 
 def client(engine: AsyncEngine) -> httpx.AsyncClient:
+    token = parse_tokens(Settings().api_tokens.get_secret_value())["operators"]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(engine)),
-                             base_url="http://timeline")
+                             base_url="http://timeline",
+                             headers={"Authorization": f"Bearer {token}"})
 
 
 async def test_sla_endpoints_report_breaches_and_refuse_bad_parameters(
