@@ -33,6 +33,7 @@ def export_command(
         schemas = sum(1 for p in written if p.parent.name == "schemas")
         out.print(f"{schemas} event schemas in {to / 'schemas'}")
         out.print(f"AsyncAPI 3.0 document: {to / 'asyncapi.json'}")
+        out.print(f"fields per topic: {to / 'topic-fields.md'}")
         out.print(f"catalogue: {to / 'catalogue.json'}; CloudEvents headers: "
                   f"{to / 'cloudevents-headers.json'}")
 

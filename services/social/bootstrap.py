@@ -1,6 +1,6 @@
 """The social service, wired from its dependencies."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from services.social.handlers_intake import (
     record_income,
     record_mentoring_visit,
 )
+from services.social.pseudonym import Keys
 from services.social.tables import TABLES
 
 DEFAULT_POVERTY_LINE: int = Settings.model_fields["poverty_line"].default
@@ -57,20 +58,22 @@ def by_data_type(routes: Mapping[type[Contract], Handler]) -> Handler:
     return route
 
 
-def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE) -> ServiceDefinition:
-    key, line = pseudonym_key, poverty_line
+def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE,
+          previous_keys: Sequence[bytes] = ()) -> ServiceDefinition:
+    """``previous_keys``: retired pseudonym keys whose refs must still resolve."""
+    key, line = Keys(pseudonym_key, tuple(previous_keys)), poverty_line
     return ServiceDefinition(
         name="social",
         tables=TABLES,
         migrations=Path(__file__).parent / "migrations",
         subscriptions=[
             Subscription("social.intake", (SOCIAL_INTAKE.name,), by_data_type({
-                HouseholdIntake: partial(register_household, pseudonym_key=key, poverty_line=line),
-                IncomeReport: partial(record_income, pseudonym_key=key, poverty_line=line),
-                GrantAward: partial(award_grant, pseudonym_key=key),
-                MentoringVisit: partial(record_mentoring_visit, pseudonym_key=key),
+                HouseholdIntake: partial(register_household, pseudonym_keys=key, poverty_line=line),
+                IncomeReport: partial(record_income, pseudonym_keys=key, poverty_line=line),
+                GrantAward: partial(award_grant, pseudonym_keys=key),
+                MentoringVisit: partial(record_mentoring_visit, pseudonym_keys=key),
                 RejectionAcknowledgement: partial(
-                    acknowledge_rejection, pseudonym_key=key, poverty_line=line),
+                    acknowledge_rejection, pseudonym_keys=key, poverty_line=line),
             })),
             Subscription("social.tickets", (PUBLIC_WORKS_TICKET.name,), by_data_type({
                 WorksTicketOpened: track_ticket,

@@ -23,13 +23,13 @@ from services.social.empowerment import (
     school_age_children,
 )
 from services.social.graduation import NeedStatus
-from services.social.pseudonym import household_ref, person_ref
+from services.social.pseudonym import Keys, Kind, resolve_ref
 from services.social.rules import floor_area_per_person, housing_needs
 from services.social.tables import household_needs, households, referred_children
 
 
 async def register_household(
-    event: Event[HouseholdIntake], uow: UnitOfWork, pseudonym_key: bytes, poverty_line: int
+    event: Event[HouseholdIntake], uow: UnitOfWork, pseudonym_keys: Keys, poverty_line: int
 ) -> None:
     """Register (or re-assess) a household: flag the housing needs not flagged before, refer
     the school-age children not referred before, and note grant eligibility once.
@@ -38,7 +38,7 @@ async def register_household(
     stored or sent.
     """
     intake = event.data
-    ref = household_ref(pseudonym_key, intake.kk_number)
+    ref = await resolve_ref(uow.conn, pseudonym_keys, Kind.HOUSEHOLD, intake.kk_number)
     members = len(intake.members)
     needs = housing_needs(intake.housing, members)
 
@@ -82,7 +82,7 @@ async def register_household(
     )
     if new_needs:
         await _flag(uow, intake, ref, new_needs, assessed.id)
-    await _refer_children(uow, intake, ref, pseudonym_key, cause)
+    await _refer_children(uow, intake, ref, pseudonym_keys, cause)
     if (existing is None or existing.grant_eligible_on is None) \
             and grant_eligible(intake, poverty_line):
         await _note_grant_eligibility(uow, intake, ref, poverty_line, cause)
@@ -102,10 +102,10 @@ async def _flag(uow: UnitOfWork, intake: HouseholdIntake, ref: str, needs: list[
     )
 
 
-async def _refer_children(uow: UnitOfWork, intake: HouseholdIntake, ref: str, key: bytes,
+async def _refer_children(uow: UnitOfWork, intake: HouseholdIntake, ref: str, keys: Keys,
                           cause: UUID) -> None:
     """Refer the school-age children Education has not been told about yet."""
-    children = [Child(person_ref=person_ref(key, m.nik), age=age)
+    children = [Child(person_ref=await resolve_ref(uow.conn, keys, Kind.PERSON, m.nik), age=age)
                 for m, age in school_age_children(intake)]
     if not children:
         return

@@ -24,21 +24,23 @@ from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.graduation import NeedStatus, consecutive_at_or_above
 from services.social.progress import graduate_if_ready, resolve_need
-from services.social.pseudonym import household_ref
+from services.social.pseudonym import Keys, Kind, find_ref, household_ref
 from services.social.store import Household, income_history, lock_household, need_of_ticket
 from services.social.tables import grants, income_reports, mentoring_visits
 
 
-async def _household(uow: UnitOfWork, key: bytes, kk_number: str) -> Household:
-    return await lock_household(uow.conn, household_ref(key, kk_number))
+async def _household(uow: UnitOfWork, keys: Keys, kk_number: str) -> Household:
+    """The registered household of ``kk_number`` (Rejected if none), under any known key."""
+    ref = await find_ref(uow.conn, keys, Kind.HOUSEHOLD, kk_number)
+    return await lock_household(uow.conn, ref or household_ref(keys.current, kk_number))
 
 
 async def record_income(
-    event: Event[IncomeReport], uow: UnitOfWork, pseudonym_key: bytes, poverty_line: int
+    event: Event[IncomeReport], uow: UnitOfWork, pseudonym_keys: Keys, poverty_line: int
 ) -> None:
     """Store the report (a second one for the same date corrects it), then check graduation."""
     report = event.data
-    household = await _household(uow, pseudonym_key, report.kk_number)
+    household = await _household(uow, pseudonym_keys, report.kk_number)
     stored = dict(monthly_income=report.monthly_income, event_id=event.envelope.id)
     await uow.conn.execute(
         insert(income_reports)
@@ -60,14 +62,14 @@ async def record_income(
     await graduate_if_ready(uow, household, report.reported_on, reported.id, poverty_line)
 
 
-async def award_grant(event: Event[GrantAward], uow: UnitOfWork, pseudonym_key: bytes) -> None:
+async def award_grant(event: Event[GrantAward], uow: UnitOfWork, pseudonym_keys: Keys) -> None:
     """Record a grant handed over, eligible household or not.
 
     The record reports money already paid out: refusing it would leave the case without
     it. Whether the award was justified is for the case officer's review, not the backbone.
     """
     award = event.data
-    household = await _household(uow, pseudonym_key, award.kk_number)
+    household = await _household(uow, pseudonym_keys, award.kk_number)
     await uow.conn.execute(grants.insert().values(
         event_id=event.envelope.id, household_ref=household.ref, amount=award.amount,
         business_type=award.business_type, mentor=award.mentor, awarded_on=award.awarded_on,
@@ -82,10 +84,10 @@ async def award_grant(event: Event[GrantAward], uow: UnitOfWork, pseudonym_key: 
 
 
 async def record_mentoring_visit(
-    event: Event[MentoringVisit], uow: UnitOfWork, pseudonym_key: bytes
+    event: Event[MentoringVisit], uow: UnitOfWork, pseudonym_keys: Keys
 ) -> None:
     visit = event.data
-    household = await _household(uow, pseudonym_key, visit.kk_number)
+    household = await _household(uow, pseudonym_keys, visit.kk_number)
     await uow.conn.execute(mentoring_visits.insert().values(
         event_id=event.envelope.id, household_ref=household.ref,
         business_status=visit.business_status.value, monthly_revenue=visit.monthly_revenue,
@@ -101,12 +103,12 @@ async def record_mentoring_visit(
 
 
 async def acknowledge_rejection(
-    event: Event[RejectionAcknowledgement], uow: UnitOfWork, pseudonym_key: bytes,
+    event: Event[RejectionAcknowledgement], uow: UnitOfWork, pseudonym_keys: Keys,
     poverty_line: int,
 ) -> None:
     """Dinsos accepts Public Works' refusal: the ticket's need is resolved."""
     ack = event.data
-    household = await _household(uow, pseudonym_key, ack.kk_number)
+    household = await _household(uow, pseudonym_keys, ack.kk_number)
     need = await need_of_ticket(uow.conn, household.ref, ack.ticket_id)
     if need is None or need.status != NeedStatus.REJECTED:
         state = "unknown" if need is None else need.status

@@ -1,4 +1,5 @@
-"""The social service's tables, in schema ``social``. Pseudonymous refs only: no NIK or KK."""
+"""The social service's tables, in schema ``social``. Pseudonymous refs and keyed hashes only:
+no NIK or KK."""
 
 from sqlalchemy import (
     BigInteger,
@@ -100,4 +101,16 @@ mentoring_visits = _Table(
     Column("monthly_revenue", BigInteger, nullable=False),
     Column("visited_on", Date, nullable=False),
     Index("social_visits_by_household", "household_ref"),
+)
+
+# A hash of each KK/NIK under a pseudonym key -> the ref minted for it (pseudonym.py).
+pseudonyms = _Table(
+    "pseudonyms",
+    TABLES.metadata,
+    Column("lookup_hash", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # pseudonym.Kind
+    Column("ref", Text, nullable=False),
+    Column("key_fingerprint", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("social_pseudonyms_by_key", "key_fingerprint"),
 )
