@@ -27,6 +27,9 @@ test: install
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
+chaos: install
+	SINERGI_CHAOS_HOUSEHOLDS=$${SINERGI_CHAOS_HOUSEHOLDS:-400} $(PY) -m pytest -m chaos -p no:cacheprovider tests/chaos
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy contracts services/runtime services/social services/public_works services/timeline --ignore-missing-imports
