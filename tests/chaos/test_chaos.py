@@ -45,7 +45,7 @@ from services.demo.chaos import (
 )
 from services.demo.deployment import SERVICES, all_definitions
 from services.demo.generator import generate
-from services.demo.quiesce import migrate_all
+from services.demo.quiesce import migrate_all, wait_until_drained
 from services.runtime.db import make_engine
 from services.runtime.kafka import ensure_topics, make_producer
 from services.runtime.settings import Settings
@@ -100,13 +100,16 @@ async def chaos_run(stack_settings: Settings) -> ChaosRun:
     services = all_definitions(stack_settings)
     definitions = list(services.values())
     await migrate_all(engine, definitions)
-    letters_before = await evidence.end_offsets(bootstrap)
     monkey = ChaosMonkey(stack, env, REPO / "test-output" / "chaos-logs", plan_chaos(SEED))
     producer = make_producer(bootstrap, "chaos-agency-systems")
     began = time.monotonic()
     monkey.start_services()
     watchdog = asyncio.create_task(monkey.watch())
     try:
+        # Records earlier tests left unconsumed (some refused on purpose) are handled first,
+        # so the dead letters counted below are this run's alone.
+        await wait_until_drained(bootstrap, engine, definitions, within=300)
+        letters_before = await evidence.end_offsets(bootstrap)
         await producer.start()
         sim = ChaosSimulation(
             bootstrap, engine, producer, definitions,
