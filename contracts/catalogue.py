@@ -142,7 +142,14 @@ def agency_topics() -> list[TopicSpec]:
     return [t for t in TOPICS.values() if t.kind is Kind.AGENCY]
 
 
-def dead_letter_topic(source_topic: str) -> str:
-    """Where a refused record of ``source_topic`` goes; identity-bearing ones stay in Dinsos."""
+def dead_letter_topic(source_topic: str, event_type: str | None = None) -> str:
+    """Where a refused record of ``source_topic`` goes; identity-bearing ones stay in Dinsos.
+
+    A record whose declared type belongs on an identity topic (say a household intake sent
+    to the Public Works intake by mistake) may carry NIK/KK numbers too: it stays in Dinsos.
+    """
     spec = TOPICS.get(source_topic)
-    return INTAKE_DEAD_LETTER.name if spec is None or spec.identity_numbers else DEAD_LETTER.name
+    home = EVENTS.get(event_type or "")
+    identity = (spec is None or spec.identity_numbers
+                or (home is not None and TOPICS[home.topic].identity_numbers))
+    return INTAKE_DEAD_LETTER.name if identity else DEAD_LETTER.name

@@ -48,5 +48,11 @@ async def send_dead_letter(
         ("dlq_attempts", str(failure.attempts).encode()),
     ]
     await producer.send_and_wait(
-        dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+        dead_letter_topic(record.topic, _declared_type(record)), value=record.value,
+        key=record.key, headers=headers,
     )
+
+
+def _declared_type(record: Record) -> str | None:
+    raw = dict(record.headers).get("ce_type")
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None

@@ -148,3 +148,10 @@ def test_header_without_a_value_counts_as_missing() -> None:
     headers = [(k, v) if k != "ce_source" else (k, None) for k, v in flag_envelope().to_headers()]
     err = violation(headers, FLAG.model_dump_json().encode())
     assert err.reason is Reason.INVALID_ENVELOPE and "ce_source" in err.detail
+
+
+def test_a_misrouted_identity_record_is_dead_lettered_inside_dinsos() -> None:
+    assert dead_letter_topic("sinergi.intake.public_works", "intake.household.v1") == (
+        "sinergi.intake.deadletter")
+    assert dead_letter_topic("sinergi.intake.public_works", "intake.ticket_update.v1") == (
+        "sinergi.deadletter")
