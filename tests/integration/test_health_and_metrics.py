@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from typing import Any
@@ -142,7 +143,9 @@ async def test_the_service_process_serves_health_on_its_metrics_port_and_stops_o
 
         await until(healthy, within=120, what="the compose healthcheck to pass")
         scraped = (await get(port, "/metrics")).text
-        assert "sinergi_outbox_backlog 0.0" in scraped
+        # A number, not NaN: the database answered (the process may still be relaying
+        # tickets for flags earlier tests left, so the count itself is not fixed here).
+        assert re.search(r"^sinergi_outbox_backlog \d+\.\d+$", scraped, re.MULTILINE)
         assert "# TYPE sinergi_messages_handled_total counter" in scraped
     finally:
         proc.send_signal(signal.SIGTERM)
