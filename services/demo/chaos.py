@@ -31,6 +31,7 @@ from contracts.envelope import new_envelope
 from services.demo.deployment import SERVICES
 from services.demo.generator import MONTHS, HouseholdPlan
 from services.demo.quiesce import wait_until_drained
+from services.demo.run import stop_processes
 from services.demo.simulation import Outgoing, Simulation
 from services.stack import Stack
 from services.stack.stack import Part
@@ -138,16 +139,7 @@ class ChaosMonkey:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM every service, SIGKILL what has not exited within ``timeout`` s."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(list(self.procs.values()), timeout)
 
 
 @dataclass
