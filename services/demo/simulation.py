@@ -65,7 +65,15 @@ class Simulation:
         await self._learn()
         on_month(0)
         for month in range(1, MONTHS + 1):
-            await self._send(r for p in self.plans for r in self.month_records(p, month))
+            records = [r for p in self.plans for r in self.month_records(p, month)]
+            # The month's field and school reports are in before Dinsos's monthly review
+            # (income, grants, visits): a graduation decided on an income report then
+            # knows every dropout risk and completed ticket of the month. Sent together,
+            # an income report could overtake an attendance report still on its way
+            # through Education, as it could in the field.
+            await self._send(r for r in records if r.source != DINSOS)
+            await self._drain()
+            await self._send(r for r in records if r.source == DINSOS)
             await self._drain()
             on_month(month)
 

@@ -1,27 +1,33 @@
-"""Processing one consumed record: validate, dedupe, handle, commit — or dead-letter.
+"""Processing consumed records: validate, dedupe, handle, commit — or dead-letter.
 
 A record is finished only when its effect is committed, it is a known duplicate, or it
 sits in the dead-letter topic; only then is its offset committed. Transient failures
 (database or broker unavailable) are retried in place with backoff, so a later record of
 the same partition is never committed past an unfinished one.
+
+A batch of records is handled in one transaction: one inbox statement claims every event
+id, the handlers run in record order, one commit. Per-message transactions cost a round
+trip and a WAL flush each, which is most of a service's time. If any handler in the batch
+refuses its event or fails for good, the transaction is rolled back and the batch is
+handled again one record at a time, so only that record is dead-lettered.
 """
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from contracts.catalogue import EVENTS
 from contracts.codec import Event, decode
 from contracts.errors import ContractViolation
 from services.runtime.deadletter import Failure, Record, send_dead_letter
+from services.runtime.failures import is_transient
+from services.runtime.observer import Observer, Unobserved, declared_type
 from services.runtime.unit_of_work import UnitOfWork
 
 log = structlog.get_logger()
@@ -56,53 +62,6 @@ class Subscription:
     handler: Handler
 
 
-class Observer(Protocol):
-    """What the processor reports as it goes (metrics); called on the hot path, so cheap."""
-
-    def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None: ...
-    def retrying(self, consumer: str, event_type: str) -> None: ...
-    def dead_lettered(self, consumer: str, reason: str) -> None: ...
-
-
-class _Unobserved:
-    def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None:
-        pass
-
-    def retrying(self, consumer: str, event_type: str) -> None:
-        pass
-
-    def dead_lettered(self, consumer: str, reason: str) -> None:
-        pass
-
-
-def declared_type(record: Record) -> str:
-    """The record's ``ce_type`` if the catalogue knows it, else ``unknown``.
-
-    Metric labels take only catalogue types: a publisher sending made-up types must not
-    grow the number of time series without bound.
-    """
-    for name, value in record.headers:
-        if name == "ce_type" and value is not None:
-            declared = value.decode("utf-8", "replace")
-            return declared if declared in EVENTS else "unknown"
-    return "unknown"
-
-
-# Connection exceptions (08), serialization failure and deadlock, too many connections, and
-# the server shutting down or starting up (57P01-03): asyncpg raises these while PostgreSQL
-# restarts, and SQLAlchemy wraps them in a plain DBAPIError that is not marked invalidated.
-_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53300", "57P01", "57P02", "57P03")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Failures that go away by themselves: retry, never dead-letter."""
-    if isinstance(exc, DBAPIError):
-        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        if exc.connection_invalidated or sqlstate.startswith(_TRANSIENT_SQLSTATES):
-            return True
-    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
-
-
 class RecordProcessor:
     def __init__(
         self,
@@ -111,82 +70,150 @@ class RecordProcessor:
         *,
         max_backoff: float = 5.0,
         observer: Observer | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._producer = producer
         self._max_backoff = max_backoff
-        self._observer: Observer = observer or _Unobserved()
+        self._observer: Observer = observer or Unobserved()
+        self._on_commit = on_commit or (lambda: None)
+        # One transaction at a time per process: a service's subscriptions (Dinsos reads
+        # intake and agency topics) lock the same households' rows; two batch transactions
+        # taking them in different orders would deadlock, and PostgreSQL only notices
+        # after deadlock_timeout (1 s).
+        self._tx_lock = asyncio.Lock()
 
     async def process(self, sub: Subscription, record: Record) -> Outcome:
-        structlog.contextvars.bind_contextvars(
-            consumer=sub.name, topic=record.topic, partition=record.partition,
-            offset=record.offset,
-        )
+        return (await self.process_batch(sub, [record]))[0]
+
+    async def process_batch(self, sub: Subscription, records: Sequence[Record]) -> list[Outcome]:
+        """Finish every record (in order per partition); returns each record's outcome."""
         started = time.perf_counter()
-        try:
+        outcomes: list[Outcome] = [Outcome.DUPLICATE] * len(records)
+        valid: list[tuple[int, Record, Event]] = []
+        with structlog.contextvars.bound_contextvars(consumer=sub.name):
+            for i, record in enumerate(records):
+                try:
+                    valid.append((i, record, decode(record.topic, record.headers, record.value)))
+                except ContractViolation as violation:
+                    failure = Failure(violation.reason.value, violation.detail,
+                                      datetime.now(UTC), 1)
+                    outcomes[i] = await self._dead_letter(sub, record, failure)
+                    self._observer.handled(sub.name, declared_type(record), outcomes[i],
+                                           time.perf_counter() - started)
+            if len(valid) == 1:
+                _, record, event = valid[0]
+                handled = [await self._handle_with_retry(sub, record, event)]
+            elif valid:
+                handled = await self._handle_batch_with_retry(sub, valid)
+            else:
+                handled = []
+            seconds = time.perf_counter() - started
+            for (i, _, event), outcome in zip(valid, handled, strict=True):
+                outcomes[i] = outcome
+                self._observer.handled(sub.name, event.envelope.type, outcome, seconds)
+            if len(records) > 1:
+                log.info("batch_handled", records=len(records),
+                         **{o.value: outcomes.count(o) for o in Outcome if o in outcomes},
+                         ms=round(seconds * 1000, 1))
+        return outcomes
+
+    async def _handle_batch_with_retry(
+        self, sub: Subscription, valid: list[tuple[int, Record, Event]]
+    ) -> list[Outcome]:
+        backoff = 0.1
+        while True:
             try:
-                event = decode(record.topic, record.headers, record.value)
-            except ContractViolation as violation:
-                failure = Failure(violation.reason.value, violation.detail, datetime.now(UTC), 1)
-                outcome = await self._dead_letter(sub, record, failure)
-                self._observer.handled(sub.name, declared_type(record), outcome,
-                                       time.perf_counter() - started)
-                return outcome
-            env = event.envelope
-            structlog.contextvars.bind_contextvars(
-                event_id=str(env.id), event_type=env.type, correlation_id=env.correlationid
-            )
-            outcome = await self._handle_with_retry(sub, record, event)
-            self._observer.handled(sub.name, env.type, outcome, time.perf_counter() - started)
-            return outcome
-        finally:
-            structlog.contextvars.unbind_contextvars(
-                "consumer", "topic", "partition", "offset", "event_id", "event_type",
-                "correlation_id",
-            )
+                return await self._handle_together(sub, [event for _, _, event in valid])
+            except Exception as exc:
+                if isinstance(exc, Rejected) or not is_transient(exc):
+                    log.info("batch_split_one_by_one", records=len(valid), error=repr(exc))
+                    return [await self._handle_with_retry(sub, record, event)
+                            for _, record, event in valid]
+                log.warning("transient_failure_retrying", error=repr(exc), records=len(valid),
+                            retry_in=backoff)
+                for _, _, event in valid:
+                    self._observer.retrying(sub.name, event.envelope.type)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    async def _handle_together(self, sub: Subscription, events: list[Event]) -> list[Outcome]:
+        outcomes = []
+        async with self._tx_lock, self._uow_factory() as uow:
+            fresh = await uow.claim_many(sub.name, [e.envelope.id for e in events])
+            for event in events:
+                env = event.envelope
+                with _event_context(event):
+                    if env.id not in fresh:  # seen before, or twice in this batch
+                        log.info("duplicate_dropped")
+                        outcomes.append(Outcome.DUPLICATE)
+                        continue
+                    fresh.discard(env.id)
+                    await sub.handler(event, uow)
+                    outcomes.append(Outcome.PROCESSED)
+            await uow.commit()
+        if uow.emitted:
+            self._on_commit()
+        return outcomes
 
     async def _handle_with_retry(self, sub: Subscription, record: Record, event: Event) -> Outcome:
         first_failure: datetime | None = None
         attempts = 0
         backoff = 0.1
-        while True:
-            attempts += 1
-            try:
-                return await self._handle_once(sub, event)
-            except Rejected as rejected:
-                failure = Failure(rejected.reason, rejected.detail, datetime.now(UTC), attempts)
-                return await self._dead_letter(sub, record, failure)
-            except Exception as exc:
-                first_failure = first_failure or datetime.now(UTC)
-                if not is_transient(exc):
-                    log.error("handler_failed", error=repr(exc), attempts=attempts)
-                    failure = Failure("handler_error", repr(exc), first_failure, attempts)
+        with _record_context(record), _event_context(event):
+            while True:
+                attempts += 1
+                try:
+                    return await self._handle_once(sub, event)
+                except Rejected as rejected:
+                    failure = Failure(rejected.reason, rejected.detail, datetime.now(UTC),
+                                      attempts)
                     return await self._dead_letter(sub, record, failure)
-                log.warning("transient_failure_retrying", error=repr(exc), attempts=attempts,
-                            retry_in=backoff)
-                self._observer.retrying(sub.name, event.envelope.type)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                except Exception as exc:
+                    first_failure = first_failure or datetime.now(UTC)
+                    if not is_transient(exc):
+                        log.error("handler_failed", error=repr(exc), attempts=attempts)
+                        failure = Failure("handler_error", repr(exc), first_failure, attempts)
+                        return await self._dead_letter(sub, record, failure)
+                    log.warning("transient_failure_retrying", error=repr(exc),
+                                attempts=attempts, retry_in=backoff)
+                    self._observer.retrying(sub.name, event.envelope.type)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
 
     async def _handle_once(self, sub: Subscription, event: Event) -> Outcome:
-        async with self._uow_factory() as uow:
+        async with self._tx_lock, self._uow_factory() as uow:
             if not await uow.claim(sub.name, event.envelope.id):
                 log.info("duplicate_dropped")
                 return Outcome.DUPLICATE
             await sub.handler(event, uow)
             await uow.commit()
-        log.info("event_handled", emitted=len(uow.emitted))
+        log.debug("event_handled", emitted=len(uow.emitted))
+        if uow.emitted:
+            self._on_commit()
         return Outcome.PROCESSED
 
     async def _dead_letter(self, sub: Subscription, record: Record, failure: Failure) -> Outcome:
         backoff = 0.1
-        while True:
-            try:
-                await send_dead_letter(self._producer, record, sub.name, failure)
-                log.warning("dead_lettered", reason=failure.reason, detail=failure.detail)
-                self._observer.dead_lettered(sub.name, failure.reason)
-                return Outcome.DEAD_LETTERED
-            except Exception as exc:  # the broker is down: the record must not be lost
-                log.warning("dead_letter_retrying", error=repr(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+        with _record_context(record):
+            while True:
+                try:
+                    await send_dead_letter(self._producer, record, sub.name, failure)
+                    log.warning("dead_lettered", reason=failure.reason, detail=failure.detail)
+                    self._observer.dead_lettered(sub.name, failure.reason)
+                    return Outcome.DEAD_LETTERED
+                except Exception as exc:  # the broker is down: the record must not be lost
+                    log.warning("dead_letter_retrying", error=repr(exc), retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+
+
+def _record_context(record: Record) -> AbstractContextManager[object]:
+    return structlog.contextvars.bound_contextvars(
+        topic=record.topic, partition=record.partition, offset=record.offset)
+
+
+def _event_context(event: Event) -> AbstractContextManager[object]:
+    env = event.envelope
+    return structlog.contextvars.bound_contextvars(
+        event_id=str(env.id), event_type=env.type, correlation_id=env.correlationid)

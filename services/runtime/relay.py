@@ -30,7 +30,7 @@ class OutboxRelay:
         tables: ServiceTables,
         producer: Producer,
         *,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 0.5,
         batch_size: int = 500,
     ) -> None:
         self._engine = engine
@@ -38,6 +38,11 @@ class OutboxRelay:
         self._producer = producer
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Rows were just committed: relay now rather than at the next poll."""
+        self._wake.set()
 
     async def relay_batch(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
@@ -83,21 +88,43 @@ class OutboxRelay:
         await conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(sent_at=func.now()))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set; transient failures are logged and retried."""
-        backoff = self._poll_seconds
-        while not stop.is_set():
-            try:
-                published = await self.relay_batch()
-                backoff = self._poll_seconds
-            except Exception as exc:  # broker or database down: retry, losing nothing
-                log.warning("outbox_relay_retry", error=repr(exc), retry_in=backoff)
-                published = 0
-                backoff = min(backoff * 2 or 0.1, 5.0)
-            if published < self._batch_size:
+        """Relay until ``stop`` is set; transient failures are logged and retried.
+
+        Woken by ``wake`` when this process commits outbox rows; the poll catches rows
+        committed by other processes of the same service.
+        """
+        stopper = asyncio.create_task(self._wake_when(stop))
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                self._wake.clear()
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
+                    published = await self.relay_batch()
+                except Exception as exc:  # broker or database down: retry, losing nothing
+                    log.warning("outbox_relay_retry", error=repr(exc), retry_in=backoff)
+                    await self._pause(backoff, stop)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.1
+                if published < self._batch_size:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                    except TimeoutError:
+                        pass
+        finally:
+            stopper.cancel()
+
+    async def _wake_when(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wake.set()
+
+    @staticmethod
+    async def _pause(seconds: float, stop: asyncio.Event) -> None:
+        # After a failure, a wake-up must not cut the backoff short: the outage goes on.
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def backlog(self) -> int:
         outbox = self._tables.outbox

@@ -1,7 +1,8 @@
 """Running a service: migrations, topics, the broker's subscribers and the outbox relay.
 
-FastStream subscribers here are thin adapters: they hand the raw record to the
-RecordProcessor and commit its offset once the processor has finished with it.
+FastStream subscribers here are thin adapters: they take a batch of raw records (up to
+SINERGI_BATCH_SIZE, whatever the fetch has ready), hand it to the RecordProcessor and
+commit the batch's offsets once the processor has finished with every record of it.
 """
 
 import asyncio
@@ -39,15 +40,16 @@ class ServiceDefinition:
     subscriptions: list[Subscription] = field(default_factory=list)
 
 
-async def _tolerant_parser(record: Any, original: Any) -> Any:
+async def _tolerant_parser(records: tuple[Any, ...], original: Any) -> Any:
     # FastStream decodes every header as UTF-8 before our code runs; one bad header would
-    # make it skip the record. Parse a sanitised copy, keep the original for validation.
-    headers = record.headers
+    # make it skip the batch. Parse sanitised copies, keep the originals for validation.
     safe = tuple(
-        (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in headers
+        dataclasses.replace(record, headers=tuple(
+            (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers))
+        for record in records
     )
-    message = await original(dataclasses.replace(record, headers=safe))
-    message.raw_message = record
+    message = await original(safe)
+    message.raw_message = records
     return message
 
 
@@ -65,10 +67,11 @@ class ServiceRuntime:
         self.producer = make_producer(settings.kafka_bootstrap_servers, definition.name)
         self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name)
         self.metrics = ServiceMetrics(definition.name)
-        self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics)
         self.relay = OutboxRelay(
             engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds
         )
+        self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
+                                         on_commit=self.relay.wake)
         self._stop = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None
         self.started = False
@@ -84,23 +87,28 @@ class ServiceRuntime:
         subscriber = self.broker.subscriber(
             *sub.topics, group_id=sub.name, ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest", parser=_tolerant_parser, decoder=_raw_decoder,
+            batch=True, max_records=self.settings.batch_size,
+            batch_timeout_ms=self.settings.batch_wait_ms,
         )
         self.subscribers[sub.name] = subscriber
 
         @subscriber
-        async def adapter(body: bytes, msg: KafkaMessage) -> None:
-            raw = cast(ConsumerRecord[bytes, bytes], msg.raw_message)
+        async def adapter(body: list[bytes], msg: KafkaMessage) -> None:
+            raws = cast(tuple[ConsumerRecord[bytes, bytes], ...], msg.raw_message)
             consumer = cast(AIOKafkaConsumer, msg.consumer)
-            record = Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
-                            tuple(raw.headers))
-            await processor.process(sub, record)
-            partition = TopicPartition(raw.topic, raw.partition)
-            metrics.finished(sub.name, partition, raw.offset + 1)
+            await processor.process_batch(sub, [
+                Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
+                       tuple(raw.headers))
+                for raw in raws
+            ])
+            positions = {TopicPartition(raw.topic, raw.partition): raw.offset + 1 for raw in raws}
+            for partition, position in positions.items():
+                metrics.finished(sub.name, partition, position)
             try:
-                await consumer.commit({partition: raw.offset + 1})
+                await consumer.commit(positions)
             except (CommitFailedError, IllegalStateError) as exc:
-                # The partition moved to another member during a rebalance; it re-reads
-                # this record and its inbox drops the copy. Nothing to do here.
+                # The partitions moved to another member during a rebalance; it re-reads
+                # these records and its inbox drops the copies. Nothing to do here.
                 log.warning("offset_commit_skipped", error=repr(exc))
 
     async def start(self, *, relay: bool = True, migrate_schema: bool = True) -> None:

@@ -34,7 +34,19 @@ class Settings(BaseSettings):
     )
     replication_factor: int = Field(default=1, validation_alias="SINERGI_REPLICATION_FACTOR")
     log_level: str = Field(default="INFO", validation_alias="SINERGI_LOG_LEVEL")
-    relay_poll_seconds: float = Field(default=0.05, validation_alias="SINERGI_RELAY_POLL_SECONDS")
+    relay_poll_seconds: float = Field(
+        default=0.5, gt=0, validation_alias="SINERGI_RELAY_POLL_SECONDS",
+        description="Seconds between outbox polls; a commit in the same process wakes the "
+                    "relay at once, the poll finds rows other processes committed",
+    )
+    batch_size: int = Field(
+        default=500, ge=1, validation_alias="SINERGI_BATCH_SIZE",
+        description="Most records a consumer takes from Kafka and handles in one transaction",
+    )
+    batch_wait_ms: int = Field(
+        default=10, ge=1, validation_alias="SINERGI_BATCH_WAIT_MS",
+        description="Milliseconds an idle consumer waits for records before polling again",
+    )
     http_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_HTTP_HOST")
     http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")
     api_tokens: SecretStr = Field(

@@ -2,13 +2,13 @@
 and the inbox record of the event that caused them, so they commit together or not at all.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from contracts.base import Contract
@@ -26,6 +26,7 @@ class UnitOfWork:
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._locked_keys: set[str] = set()
+        self._pending: list[dict[str, Any]] = []
         self.emitted: list[Envelope] = []
 
     @property
@@ -52,18 +53,24 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         assert self._tx is not None
+        await self.flush()
         await self._tx.commit()
 
     async def claim(self, consumer: str, event_id: UUID) -> bool:
         """Record that ``consumer`` handles ``event_id``; False if it already had its effect."""
-        inbox = self._tables.inbox
-        stmt = (
-            insert(inbox)
-            .values(consumer=consumer, event_id=event_id)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+        return event_id in await self.claim_many(consumer, [event_id])
+
+    async def claim_many(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Record that ``consumer`` handles these events; returns the ids not seen before."""
+        rows = await self.conn.execute(
+            text(
+                f"INSERT INTO {self._tables.schema}.inbox (consumer, event_id) "
+                "SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ),
+            {"consumer": consumer, "ids": list(event_ids)},
         )
-        return (await self.conn.execute(stmt)).first() is not None
+        return {row[0] for row in rows}
 
     async def emit(
         self,
@@ -84,27 +91,35 @@ class UnitOfWork:
             type=spec.type, source=self.source, subject=subject,
             correlationid=correlationid, causationid=causationid, time=time,
         )
-        await self._lock_key(subject)
         headers, payload = encode(envelope, data)
-        await self.conn.execute(
-            self._tables.outbox.insert().values(
-                event_id=envelope.id, topic=spec.topic, key=subject,
-                headers=[[k, v.decode()] for k, v in headers], payload=payload,
-            )
-        )
+        self._pending.append(dict(
+            event_id=envelope.id, topic=spec.topic, key=subject,
+            headers=[[k, v.decode()] for k, v in headers], payload=payload,
+        ))
         self.emitted.append(envelope)
         return envelope
 
-    async def _lock_key(self, key: str) -> None:
+    async def flush(self) -> None:
+        """Write the events emitted so far to the outbox (``commit`` does it too)."""
+        if not self._pending:
+            return
+        await self._lock_keys({row["key"] for row in self._pending})
+        rows, self._pending = self._pending, []
+        await self.conn.execute(self._tables.outbox.insert(), rows)
+
+    async def _lock_keys(self, keys: set[str]) -> None:
         # Outbox ids come from a sequence, allocated at insert but visible only at commit.
         # Two transactions writing the same key could commit in the opposite order of
         # their ids, and the relay (which publishes in id order) would reorder that
         # household's events. Holding a per-key lock from before the insert until commit
-        # makes id order and commit order agree for each key.
-        if key in self._locked_keys:
+        # makes id order and commit order agree for each key. The locks are taken in one
+        # statement in sorted order, so two transactions sharing keys cannot deadlock here.
+        new = sorted(keys - self._locked_keys)
+        if not new:
             return
         await self.conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(:key))"),
-            {"ns": self._tables.schema, "key": key},
+            text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(k)) "
+                 "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"),
+            {"ns": self._tables.schema, "keys": new},
         )
-        self._locked_keys.add(key)
+        self._locked_keys.update(new)

@@ -1,0 +1,155 @@
+"""A batch of records is one transaction, yet each record keeps its own outcome."""
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.catalogue import (
+    DEAD_LETTER,
+    PUBLIC_WORKS_INTAKE,
+    PUBLIC_WORKS_TICKET,
+    SOCIAL_HOUSING,
+)
+from contracts.codec import encode
+from contracts.envelope import new_envelope
+from contracts.events.public_works import FieldStatus, TicketFieldUpdate
+from contracts.events.social import HousingFlagged, HousingNeed
+from services.public_works.tables import TABLES, tickets
+from services.runtime.consumer import Outcome
+from services.runtime.deadletter import Record
+from services.runtime.service import ServiceRuntime
+from services.runtime.settings import Settings
+from tests.support import definitions, read_all, running, until
+
+pytestmark = pytest.mark.integration
+
+
+def fresh_ref() -> str:
+    return "h-" + uuid.uuid4().hex
+
+
+def flag_record(ref: str, offset: int, needs: list[HousingNeed]) -> Record:
+    envelope = new_envelope(type="social.housing.flagged.v1", source="sinergi/social",
+                            subject=ref, correlationid=ref, causationid=None)
+    headers, payload = encode(envelope, HousingFlagged(
+        household_ref=ref, region_code="6472", village="Sungai Pinang", needs=needs))
+    return Record(SOCIAL_HOUSING.name, 0, offset, ref.encode(), payload, tuple(headers))
+
+
+def update_record(ticket_id: uuid.UUID, offset: int) -> Record:
+    envelope = new_envelope(type="intake.ticket_update.v1", source="pupr-field-system",
+                            subject=str(ticket_id), correlationid=str(ticket_id),
+                            causationid=None)
+    headers, payload = encode(envelope, TicketFieldUpdate(
+        ticket_id=ticket_id, status=FieldStatus.SCHEDULED, on=date(2026, 1, 5)))
+    return Record(PUBLIC_WORKS_INTAKE.name, 0, offset, str(ticket_id).encode(), payload,
+                  tuple(headers))
+
+
+async def ticket_ids(engine: AsyncEngine, ref: str) -> list[uuid.UUID]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(tickets.c.ticket_id).where(
+            tickets.c.household_ref == ref).order_by(tickets.c.need))
+        return list(rows.scalars())
+
+
+async def statuses_of(engine: AsyncEngine, ref: str) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(tickets.c.status).where(
+            tickets.c.household_ref == ref).order_by(tickets.c.need))
+        return list(rows.scalars())
+
+
+async def needs_of(engine: AsyncEngine, ref: str) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(tickets.c.need).where(tickets.c.household_ref == ref))
+        return sorted(rows.scalars())
+
+
+async def ticket_events(engine: AsyncEngine, ref: str) -> int:
+    outbox = TABLES.outbox
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(outbox).where(
+            outbox.c.key == ref, outbox.c.topic == PUBLIC_WORKS_TICKET.name)) or 0)
+
+
+async def public_works(settings: Settings, engine: AsyncEngine) -> ServiceRuntime:
+    runtime = ServiceRuntime(definitions(settings)["public_works"], settings, engine)
+    await runtime.producer.start()
+    return runtime
+
+
+def subscription(runtime: ServiceRuntime, name: str) -> Any:
+    return next(s for s in runtime.definition.subscriptions if s.name == name)
+
+
+async def test_a_copy_inside_the_same_batch_is_dropped_as_a_duplicate(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    runtime = await public_works(stack_settings, engine)
+    first, second = fresh_ref(), fresh_ref()
+    flag = flag_record(first, 1, [HousingNeed.SANITATION])
+    try:
+        outcomes = await runtime.processor.process_batch(
+            subscription(runtime, "public_works.housing_flags"),
+            [flag, flag_record(second, 2, [HousingNeed.CLEAN_WATER]), flag])
+    finally:
+        await runtime.producer.stop()
+    assert outcomes == [Outcome.PROCESSED, Outcome.PROCESSED, Outcome.DUPLICATE]
+    assert await needs_of(engine, first) == ["sanitation"]
+    assert await needs_of(engine, second) == ["clean_water_connection"]
+    assert await ticket_events(engine, first) == 1
+
+
+async def test_a_refused_record_is_dead_lettered_alone_and_the_rest_of_its_batch_commits(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    runtime = await public_works(stack_settings, engine)
+    ref = fresh_ref()
+    unknown_ticket = uuid.uuid4()
+    try:
+        await runtime.processor.process_batch(
+            subscription(runtime, "public_works.housing_flags"),
+            [flag_record(ref, 1, [HousingNeed.CLEAN_WATER, HousingNeed.SANITATION])])
+        water, sanitation = await ticket_ids(engine, ref)
+        # The refusal rolls the batch's transaction back; the records are then handled
+        # one by one, so the updates before and after it still take effect, once.
+        outcomes = await runtime.processor.process_batch(
+            subscription(runtime, "public_works.field_updates"),
+            [update_record(water, 1), update_record(unknown_ticket, 2),
+             update_record(sanitation, 3)])
+    finally:
+        await runtime.producer.stop()
+    assert outcomes == [Outcome.PROCESSED, Outcome.DEAD_LETTERED, Outcome.PROCESSED]
+    assert await statuses_of(engine, ref) == ["scheduled", "scheduled"]
+    assert await ticket_events(engine, ref) == 4  # two opened, two scheduled
+    letters = [r for r in await read_all(stack_settings, [DEAD_LETTER.name])
+               if str(unknown_ticket).encode() in dict(r.headers).get("dlq_detail", b"")]
+    assert len(letters) == 1
+    assert dict(letters[0].headers)["dlq_reason"] == b"unknown_ticket"
+
+
+async def test_a_commit_wakes_the_relay_without_waiting_for_its_poll(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    settings = stack_settings.model_copy(update={"relay_poll_seconds": 3600.0})
+    ref = fresh_ref()
+    started = datetime.now(UTC)
+    async with running(settings, engine, "public_works") as runtimes:
+        runtime = runtimes["public_works"]
+        await runtime.relay.relay_batch()  # whatever earlier tests left: the poll is now an hour
+        await runtime.processor.process_batch(
+            subscription(runtime, "public_works.housing_flags"),
+            [flag_record(ref, 1, [HousingNeed.SANITATION])])
+
+        async def published() -> bool:
+            outbox = TABLES.outbox
+            async with engine.connect() as conn:
+                return bool(await conn.scalar(select(func.count()).select_from(outbox).where(
+                    outbox.c.key == ref, outbox.c.sent_at >= started)))
+
+        await until(published, within=30, what="the ticket event to be relayed")
