@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import baselines, phases
+from bench import baselines, phases, profiling
 from bench.phases import Bench
 from bench.probes import Meter
 from bench.report import DEFINITIONS, print_result, ratios, write_json
@@ -76,6 +76,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     unknown |= args.profile_set - set(ALONE_ORDER)
     if unknown:
         p.error(f"unknown phases or services: {', '.join(sorted(unknown))}")
+    if args.profile_set:
+        try:
+            profiling.py_spy()
+        except FileNotFoundError as missing:
+            p.error(f"--profile needs py-spy: {missing}")
     return args
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from contracts.catalogue import EDUCATION_INTAKE, SOCIAL_EDUCATION
-from services.education.handlers import enrol_children, record_attendance
+from services.education.handlers import enrol_batch, enrol_children, record_attendance
 from services.education.tables import TABLES
 from services.runtime.consumer import Subscription
 from services.runtime.service import ServiceDefinition
@@ -15,7 +15,8 @@ def build() -> ServiceDefinition:
         tables=TABLES,
         migrations=Path(__file__).parent / "migrations",
         subscriptions=[
-            Subscription("education.referrals", (SOCIAL_EDUCATION.name,), enrol_children),
+            Subscription("education.referrals", (SOCIAL_EDUCATION.name,), enrol_children,
+                         prepare=enrol_batch),
             Subscription("education.attendance", (EDUCATION_INTAKE.name,), record_attendance),
         ],
     )

@@ -8,6 +8,8 @@ month earlier than one already recorded is refused as ``month_out_of_order``, si
 streak rule assumes each pupil's months arrive in calendar order.
 """
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -28,28 +30,56 @@ from services.education.tables import attendance, pupils
 from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 
+_ENROLLED = "education.enrolled"
+
 
 async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> None:
     """Enrol each referred child not enrolled before, at the level for its age."""
     referral = event.data
+    enrolled = uow.memo.get(_ENROLLED)
     for child in referral.children:
         level = level_for_age(child.age)
-        inserted = (
-            await uow.conn.execute(
-                insert(pupils)
-                .values(person_ref=child.person_ref, household_ref=referral.household_ref,
-                        region_code=referral.region_code, level=level.value,
-                        referral_event_id=event.envelope.id)
+        if enrolled is not None:  # the batch's children were inserted by enrol_batch
+            new = (event.envelope.id, child.person_ref) in enrolled
+        else:
+            new = (await uow.conn.execute(
+                insert(pupils).values(_pupil(event, child.person_ref, level.value))
                 .on_conflict_do_nothing(index_elements=[pupils.c.person_ref])
                 .returning(pupils.c.person_ref)
-            )
-        ).first()
-        if inserted is None:
+            )).first() is not None
+        if not new:
             continue  # already enrolled by an earlier referral
         await _emit(uow, PupilEnrolled(
             household_ref=referral.household_ref, person_ref=child.person_ref,
             region_code=referral.region_code, level=level,
         ), referral.household_ref, event.envelope.id)
+
+
+async def enrol_batch(events: Sequence[Event[EducationReferred]], uow: UnitOfWork) -> None:
+    """Insert every child of the batch's referrals at once; ``enrol_children`` then announces
+    the ones a referral enrolled (for a child in two referrals, the earlier one)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if not isinstance(event.data, EducationReferred):
+            continue
+        for child in event.data.children:
+            level = level_for_age(child.age).value
+            rows.setdefault(child.person_ref, _pupil(event, child.person_ref, level))
+    inserted: set[str] = set()
+    chunk = list(rows.values())
+    for start in range(0, len(chunk), 1000):
+        inserted.update((await uow.conn.execute(
+            insert(pupils).values(chunk[start:start + 1000])
+            .on_conflict_do_nothing(index_elements=[pupils.c.person_ref])
+            .returning(pupils.c.person_ref))).scalars())
+    uow.memo[_ENROLLED] = {(rows[p]["referral_event_id"], p) for p in inserted}
+
+
+def _pupil(event: Event[EducationReferred], person_ref: str, level: str) -> dict[str, Any]:
+    referral = event.data
+    return dict(person_ref=person_ref, household_ref=referral.household_ref,
+                region_code=referral.region_code, level=level,
+                referral_event_id=event.envelope.id)
 
 
 async def record_attendance(event: Event[AttendanceReport], uow: UnitOfWork) -> None:

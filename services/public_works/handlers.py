@@ -43,13 +43,11 @@ async def open_tickets(
     for need in flag.needs:
         ticket_id = new_event_id()
         due = due_on(need, flagged_on, due_days)
-        await uow.conn.execute(
-            tickets.insert().values(
-                ticket_id=ticket_id, household_ref=flag.household_ref,
-                region_code=flag.region_code, need=need.value,
-                flag_event_id=event.envelope.id, status="opened", due_on=due,
-            )
-        )
+        uow.add(tickets, dict(
+            ticket_id=ticket_id, household_ref=flag.household_ref,
+            region_code=flag.region_code, need=need.value,
+            flag_event_id=event.envelope.id, status="opened", due_on=due,
+        ))
         await uow.emit(
             WorksTicketOpened(
                 ticket_id=ticket_id, household_ref=flag.household_ref,

@@ -53,13 +53,22 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
 
 
+Prepare = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Subscription:
-    """One consumer group: the topics it reads and the handler for their events."""
+    """One consumer group: the topics it reads and the handler for their events.
+
+    ``prepare``, if given, runs once per batch before the handlers, with the batch's new
+    events: it can read what they all need in a few statements and leave it in
+    ``uow.memo`` for the handlers.
+    """
 
     name: str
     topics: tuple[str, ...]
     handler: Handler
+    prepare: Prepare | None = None
 
 
 class RecordProcessor:
@@ -141,6 +150,8 @@ class RecordProcessor:
         outcomes = []
         async with self._tx_lock, self._uow_factory() as uow:
             fresh = await uow.claim_many(sub.name, [e.envelope.id for e in events])
+            if sub.prepare is not None and fresh:
+                await sub.prepare([e for e in events if e.envelope.id in fresh], uow)
             for event in events:
                 env = event.envelope
                 with _event_context(event):

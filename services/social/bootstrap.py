@@ -38,6 +38,7 @@ from services.social.handlers_intake import (
     record_income,
     record_mentoring_visit,
 )
+from services.social.prefetch import prepare_intake
 from services.social.pseudonym import Keys
 from services.social.tables import TABLES
 
@@ -74,7 +75,7 @@ def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE,
                 MentoringVisit: partial(record_mentoring_visit, pseudonym_keys=key),
                 RejectionAcknowledgement: partial(
                     acknowledge_rejection, pseudonym_keys=key, poverty_line=line),
-            })),
+            }), prepare=partial(prepare_intake, pseudonym_keys=key)),
             Subscription("social.tickets", (PUBLIC_WORKS_TICKET.name,), by_data_type({
                 WorksTicketOpened: track_ticket,
                 WorksTicketCompleted: partial(resolve_completed_need, poverty_line=line),

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.codec import Event
@@ -23,9 +23,24 @@ from services.social.empowerment import (
     school_age_children,
 )
 from services.social.graduation import NeedStatus
+from services.social.prefetch import ABSENT, known_refs, take_household, take_referred
 from services.social.pseudonym import Keys, Kind, resolve_ref
 from services.social.rules import floor_area_per_person, housing_needs
 from services.social.tables import household_needs, households, referred_children
+
+# Built once: a statement built per call costs more Python time than its round trip.
+_upsert = insert(households)
+_UPSERT_HOUSEHOLD = _upsert.on_conflict_do_update(
+    index_elements=[households.c.household_ref],
+    set_={
+        **{c: _upsert.excluded[c] for c in ("region_code", "village", "member_count",
+                                            "monthly_income", "assessed_on", "flagged_needs")},
+        # Eligibility is noted once: a later assessment keeps the first date.
+        "grant_eligible_on": func.coalesce(households.c.grant_eligible_on,
+                                           _upsert.excluded.grant_eligible_on),
+    },
+)
+_INSERT_NEEDS = insert(household_needs).on_conflict_do_nothing()
 
 
 async def register_household(
@@ -38,29 +53,29 @@ async def register_household(
     stored or sent.
     """
     intake = event.data
-    ref = await resolve_ref(uow.conn, pseudonym_keys, Kind.HOUSEHOLD, intake.kk_number)
+    ref = await resolve_ref(uow.conn, pseudonym_keys, Kind.HOUSEHOLD, intake.kk_number,
+                            known_refs(uow))
     members = len(intake.members)
     needs = housing_needs(intake.housing, members)
 
-    existing = (
-        await uow.conn.execute(
+    existing = take_household(uow, ref)
+    if existing is ABSENT:
+        existing = (await uow.conn.execute(
             select(households.c.flagged_needs, households.c.grant_eligible_on)
             .where(households.c.household_ref == ref).with_for_update()
-        )
-    ).first()
+        )).first()
     already_flagged = set(existing.flagged_needs) if existing else set()
     new_needs = [n for n in needs if n.value not in already_flagged]
 
-    values = dict(
-        region_code=intake.region_code, village=intake.village, member_count=members,
-        monthly_income=intake.monthly_income, assessed_on=intake.assessed_on,
+    newly_eligible = ((existing is None or existing.grant_eligible_on is None)
+                      and grant_eligible(intake, poverty_line))
+    await uow.conn.execute(_UPSERT_HOUSEHOLD, dict(
+        household_ref=ref, registered_on=intake.assessed_on, region_code=intake.region_code,
+        village=intake.village, member_count=members, monthly_income=intake.monthly_income,
+        assessed_on=intake.assessed_on,
         flagged_needs=sorted(already_flagged | {n.value for n in new_needs}),
-    )
-    await uow.conn.execute(
-        insert(households)
-        .values(household_ref=ref, registered_on=intake.assessed_on, **values)
-        .on_conflict_do_update(index_elements=[households.c.household_ref], set_=values)
-    )
+        grant_eligible_on=intake.assessed_on if newly_eligible else None,
+    ))
 
     cause = event.envelope.id
     if existing is None:
@@ -83,18 +98,18 @@ async def register_household(
     if new_needs:
         await _flag(uow, intake, ref, new_needs, assessed.id)
     await _refer_children(uow, intake, ref, pseudonym_keys, cause)
-    if (existing is None or existing.grant_eligible_on is None) \
-            and grant_eligible(intake, poverty_line):
-        await _note_grant_eligibility(uow, intake, ref, poverty_line, cause)
+    if newly_eligible:
+        await uow.emit(
+            GrantEligible(household_ref=ref, region_code=intake.region_code,
+                          monthly_income=intake.monthly_income, poverty_line=poverty_line),
+            subject=ref, correlationid=ref, causationid=cause,
+        )
 
 
 async def _flag(uow: UnitOfWork, intake: HouseholdIntake, ref: str, needs: list[HousingNeed],
                 cause: UUID) -> None:
-    await uow.conn.execute(
-        insert(household_needs)
-        .values([dict(household_ref=ref, need=n.value, status=NeedStatus.FLAGGED) for n in needs])
-        .on_conflict_do_nothing()
-    )
+    await uow.conn.execute(_INSERT_NEEDS, [
+        dict(household_ref=ref, need=n.value, status=NeedStatus.FLAGGED) for n in needs])
     await uow.emit(
         HousingFlagged(household_ref=ref, region_code=intake.region_code, village=intake.village,
                        needs=needs),
@@ -105,36 +120,27 @@ async def _flag(uow: UnitOfWork, intake: HouseholdIntake, ref: str, needs: list[
 async def _refer_children(uow: UnitOfWork, intake: HouseholdIntake, ref: str, keys: Keys,
                           cause: UUID) -> None:
     """Refer the school-age children Education has not been told about yet."""
-    children = [Child(person_ref=await resolve_ref(uow.conn, keys, Kind.PERSON, m.nik), age=age)
+    refs = known_refs(uow)
+    children = [Child(person_ref=await resolve_ref(uow.conn, keys, Kind.PERSON, m.nik, refs),
+                      age=age)
                 for m, age in school_age_children(intake)]
+    known = take_referred(uow, ref)
     if not children:
         return
-    known = set((await uow.conn.execute(
-        select(referred_children.c.person_ref).where(referred_children.c.household_ref == ref)
-    )).scalars())
+    if known is None:
+        known = set((await uow.conn.execute(
+            select(referred_children.c.person_ref)
+            .where(referred_children.c.household_ref == ref)
+        )).scalars())
     new = [c for c in children if c.person_ref not in known]
     if not new:
         return
-    await uow.conn.execute(insert(referred_children).values(
-        [dict(household_ref=ref, person_ref=c.person_ref, referred_on=intake.assessed_on)
-         for c in new]))
+    await uow.conn.execute(referred_children.insert(), [
+        dict(household_ref=ref, person_ref=c.person_ref, referred_on=intake.assessed_on)
+        for c in new])
     for start in range(0, len(new), MAX_CHILDREN_PER_REFERRAL):
         await uow.emit(
             EducationReferred(household_ref=ref, region_code=intake.region_code,
                               children=new[start:start + MAX_CHILDREN_PER_REFERRAL]),
             subject=ref, correlationid=ref, causationid=cause,
         )
-
-
-async def _note_grant_eligibility(uow: UnitOfWork, intake: HouseholdIntake, ref: str,
-                                  poverty_line: int, cause: UUID) -> None:
-    await uow.conn.execute(
-        update(households).where(households.c.household_ref == ref)
-        .values(grant_eligible_on=intake.assessed_on)
-    )
-    await uow.emit(
-        GrantEligible(household_ref=ref, region_code=intake.region_code,
-                      monthly_income=intake.monthly_income, poverty_line=poverty_line),
-        subject=ref, correlationid=ref, causationid=cause,
-    )
-

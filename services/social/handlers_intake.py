@@ -23,6 +23,7 @@ from contracts.events.social import (
 from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.graduation import NeedStatus, consecutive_at_or_above
+from services.social.prefetch import known_refs
 from services.social.progress import graduate_if_ready, resolve_need
 from services.social.pseudonym import Keys, Kind, find_ref, household_ref
 from services.social.store import Household, income_history, lock_household, need_of_ticket
@@ -31,7 +32,7 @@ from services.social.tables import grants, income_reports, mentoring_visits
 
 async def _household(uow: UnitOfWork, keys: Keys, kk_number: str) -> Household:
     """The registered household of ``kk_number`` (Rejected if none), under any known key."""
-    ref = await find_ref(uow.conn, keys, Kind.HOUSEHOLD, kk_number)
+    ref = await find_ref(uow.conn, keys, Kind.HOUSEHOLD, kk_number, known_refs(uow))
     return await lock_household(uow.conn, ref or household_ref(keys.current, kk_number))
 
 

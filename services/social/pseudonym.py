@@ -98,8 +98,15 @@ async def _remember(conn: AsyncConnection, keys: Keys, kind: Kind, number: str, 
         select(pseudonyms.c.ref).where(pseudonyms.c.lookup_hash == row["lookup_hash"])))
 
 
-async def find_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str) -> str | None:
+Known = dict[tuple[Kind, str], str]
+"""Refs already resolved in this transaction (see ``resolve_refs``), by kind and number."""
+
+
+async def find_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str,
+                   known: Known | None = None) -> str | None:
     """The ref already minted for ``number``, re-keyed to the current key; None if none."""
+    if known and (kind, number) in known:
+        return known[(kind, number)]
     current = await conn.scalar(select(pseudonyms.c.ref).where(
         pseudonyms.c.lookup_hash == lookup_hash(keys.current, kind, number)))
     if current is not None:
@@ -108,9 +115,64 @@ async def find_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str) -
     return None if found is None else await _remember(conn, keys, kind, number, found)
 
 
-async def resolve_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str) -> str:
+async def resolve_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str,
+                      known: Known | None = None) -> str:
     """The ref of ``number``: the one already minted, else a new one under the current key."""
-    found = await find_ref(conn, keys, kind, number)
+    found = await find_ref(conn, keys, kind, number, known)
     if found is not None:
         return found
     return await _remember(conn, keys, kind, number, MINT[kind](keys.current, number))
+
+
+async def resolve_refs(conn: AsyncConnection, keys: Keys, kind: Kind, numbers: list[str],
+                       *, mint: bool) -> Known:
+    """``find_ref`` (``resolve_ref`` if ``mint``) for many numbers in a few statements.
+
+    Numbers without a ref are left out unless ``mint``. The result is what the one-number
+    functions would return, so handlers given it as ``known`` skip their lookups.
+    """
+    numbers = list(dict.fromkeys(numbers))
+    hashes = {n: [lookup_hash(k, kind, n) for k in keys.all] for n in numbers}
+    rows = dict((await conn.execute(
+        select(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
+        .where(pseudonyms.c.lookup_hash.in_([h for hs in hashes.values() for h in hs]))
+    )).all())
+    found = {n: str(rows[hashes[n][0]]) for n in numbers if hashes[n][0] in rows}
+    rekey = {n: str(next(rows[h] for h in hashes[n] if h in rows))
+             for n in numbers if n not in found and any(h in rows for h in hashes[n])}
+    unknown = [n for n in numbers if n not in found and n not in rekey]
+    if unknown:
+        candidates = {n: [MINT[kind](k, n) for k in keys.all] for n in unknown}
+        column = (households.c.household_ref if kind is Kind.HOUSEHOLD
+                  else referred_children.c.person_ref)
+        in_use = set((await conn.execute(select(column).where(
+            column.in_([c for cs in candidates.values() for c in cs])).distinct())).scalars())
+        for n in unknown:
+            legacy = next((c for c in candidates[n] if c in in_use), None)
+            if legacy is not None:
+                rekey[n] = legacy
+            elif mint:
+                rekey[n] = MINT[kind](keys.current, n)
+    if rekey:
+        found.update(await _remember_many(conn, keys, kind, rekey))
+    return {(kind, n): ref for n, ref in found.items()}
+
+
+async def _remember_many(conn: AsyncConnection, keys: Keys, kind: Kind,
+                         refs: dict[str, str]) -> dict[str, str]:
+    """``_remember`` for many numbers: one insert, and one select for any a concurrent
+    writer stored first (its ref wins)."""
+    by_hash = {lookup_hash(keys.current, kind, n): n for n in refs}
+    key_print = fingerprint(keys.current)
+    stored: dict[str, str] = dict((await conn.execute(
+        insert(pseudonyms).values([
+            dict(lookup_hash=h, kind=kind.value, ref=refs[n], key_fingerprint=key_print)
+            for h, n in by_hash.items()])
+        .on_conflict_do_nothing().returning(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
+    )).all())
+    raced = [h for h in by_hash if h not in stored]
+    if raced:
+        stored.update((await conn.execute(
+            select(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
+            .where(pseudonyms.c.lookup_hash.in_(raced)))).all())
+    return {by_hash[h]: str(ref) for h, ref in stored.items()}

@@ -7,15 +7,13 @@ from services.timeline.tables import entries
 
 
 async def record_entry(event: Event, uow: UnitOfWork) -> None:
-    """Add one entry to the household's timeline."""
+    """Add one entry to the household's timeline (written with the batch's other entries)."""
     env = event.envelope
-    await uow.conn.execute(
-        entries.insert().values(
-            event_id=env.id, household_ref=env.subject, correlation_id=env.correlationid,
-            causation_id=env.causationid, agency=agency_of(env.type), type=env.type,
-            time=env.time, summary=event.data.summary(),
-            region_code=getattr(event.data, "region_code", None),
-            data=event.data.model_dump(mode="json"),
-        )
-    )
+    uow.add(entries, dict(
+        event_id=env.id, household_ref=env.subject, correlation_id=env.correlationid,
+        causation_id=env.causationid, agency=agency_of(env.type), type=env.type,
+        time=env.time, summary=event.data.summary(),
+        region_code=getattr(event.data, "region_code", None),
+        data=event.data.model_dump(mode="json"),
+    ))
 

@@ -4,7 +4,6 @@ sees of a household's timeline (its topics' readers and writers in the catalogue
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from uuid import uuid4
 
 import httpx
@@ -26,8 +25,10 @@ from services.intake_api.tables import TABLES
 from services.runtime.auth import COOKIE, parse_tokens
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
+from services.runtime.unit_of_work import UnitOfWork
 from services.timeline.api import create_app as timeline_app
 from services.timeline.handlers import record_entry
+from services.timeline.tables import TABLES as TIMELINE
 from tests.support import fresh_intakes
 
 pytestmark = pytest.mark.integration
@@ -73,9 +74,10 @@ async def project_case(engine: AsyncEngine) -> str:
                                   business_type="warung", mentor="Bu Sari", awarded_on=day),
               ref, 10),
     ]
-    async with engine.begin() as conn:
+    async with UnitOfWork(engine, TIMELINE, "sinergi/timeline") as uow:
         for e in story:
-            await record_entry(e, SimpleNamespace(conn=conn))  # type: ignore[arg-type]
+            await record_entry(e, uow)
+        await uow.commit()
     return ref
 
 

@@ -7,7 +7,6 @@ the table, so each test looks only at its own households (or at funnel deltas).
 """
 
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from uuid import UUID, uuid4
 
 import httpx
@@ -27,6 +26,7 @@ from contracts.regions import kaltim_regions
 from services.cli.reports import reports_app
 from services.runtime.auth import parse_tokens
 from services.runtime.settings import Settings
+from services.runtime.unit_of_work import UnitOfWork
 from services.timeline.api import create_app
 from services.timeline.handlers import record_entry
 from services.timeline.queries import (
@@ -37,6 +37,7 @@ from services.timeline.queries import (
     risks_without_follow_up,
     tickets_past_due,
 )
+from services.timeline.tables import TABLES as TIMELINE
 from tests.support import running, until
 
 pytestmark = pytest.mark.integration
@@ -57,10 +58,10 @@ def event(data: Contract, ref: str, at: datetime | None = None,
 
 async def project(engine: AsyncEngine, *events: Event) -> None:
     """Write entries as the timeline's handler does, without going through Kafka."""
-    async with engine.begin() as conn:
-        uow = SimpleNamespace(conn=conn)
+    async with UnitOfWork(engine, TIMELINE, "sinergi/timeline") as uow:
         for e in events:
-            await record_entry(e, uow)  # type: ignore[arg-type]
+            await record_entry(e, uow)
+        await uow.commit()
 
 
 def registered(ref: str, region: str) -> social.HouseholdRegistered:

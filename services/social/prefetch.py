@@ -1,0 +1,79 @@
+"""What a batch of Dinsos intake records needs, read in a few statements before handling.
+
+Handled one by one, a registration resolves its KK number and each child's NIK (up to four
+statements each) and reads its household and referred children: twenty-odd round trips.
+Here the whole batch's numbers are resolved, and its households read and locked, at once;
+the handlers take the results from ``uow.memo`` and fall back to their own queries for
+anything not there.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from contracts.codec import Event
+from contracts.events.intake import HouseholdIntake
+from services.runtime.unit_of_work import UnitOfWork
+from services.social.empowerment import school_age_children
+from services.social.pseudonym import Keys, Kind, Known, resolve_refs
+from services.social.tables import households, referred_children
+
+ABSENT = object()
+"""``take_household``'s answer for a ref the batch did not read."""
+
+
+def known_refs(uow: UnitOfWork) -> Known:
+    """The refs resolved for this transaction's batch (empty when handled one by one)."""
+    refs: Known = uow.memo.setdefault("refs", {})
+    return refs
+
+
+async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_keys: Keys) -> None:
+    registrations = [e.data for e in events if isinstance(e.data, HouseholdIntake)]
+    others = [e.data.kk_number for e in events
+              if not isinstance(e.data, HouseholdIntake) and hasattr(e.data, "kk_number")]
+    known = known_refs(uow)
+    conn = uow.conn
+    if registrations:
+        known.update(await resolve_refs(conn, pseudonym_keys, Kind.HOUSEHOLD,
+                                        [i.kk_number for i in registrations], mint=True))
+        niks = [m.nik for i in registrations for m, _ in school_age_children(i)]
+        if niks:
+            known.update(await resolve_refs(conn, pseudonym_keys, Kind.PERSON, niks, mint=True))
+    missing = [n for n in others if (Kind.HOUSEHOLD, n) not in known]
+    if missing:
+        known.update(await resolve_refs(conn, pseudonym_keys, Kind.HOUSEHOLD, missing,
+                                        mint=False))
+    refs = sorted({known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations})
+    if refs:
+        await _read_households(uow, refs)
+
+
+async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:
+    # Locked in ref order in one statement, as the handler would lock each one.
+    rows = {r.household_ref: r for r in await uow.conn.execute(
+        select(households.c.household_ref, households.c.flagged_needs,
+               households.c.grant_eligible_on)
+        .where(households.c.household_ref.in_(refs))
+        .order_by(households.c.household_ref).with_for_update())}
+    referred: dict[str, set[str]] = {ref: set() for ref in refs}
+    for ref, person in await uow.conn.execute(
+            select(referred_children.c.household_ref, referred_children.c.person_ref)
+            .where(referred_children.c.household_ref.in_(refs))):
+        referred[ref].add(person)
+    uow.memo["households"] = {ref: rows.get(ref) for ref in refs}
+    uow.memo["referred"] = referred
+
+
+def take_household(uow: UnitOfWork, ref: str) -> Any:
+    """The household row read (and locked) for the batch, None if it had none, ``ABSENT``
+    if not read. Once per ref: a second registration in the batch must see the first's."""
+    return uow.memo.get("households", {}).pop(ref, ABSENT)
+
+
+def take_referred(uow: UnitOfWork, ref: str) -> set[str] | None:
+    """The household's referred children read for the batch; None if not read."""
+    found: set[str] | None = uow.memo.get("referred", {}).pop(ref, None)
+    return found
+

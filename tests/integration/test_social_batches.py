@@ -1,0 +1,106 @@
+"""Dinsos reads a whole batch's identities and households at once; the outcome is what
+handling the records one by one gives."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.base import Contract
+from contracts.catalogue import SOCIAL_EDUCATION, SOCIAL_HOUSING, SOCIAL_INTAKE
+from contracts.codec import encode
+from contracts.envelope import new_envelope
+from contracts.events.intake import HouseholdIntake, IncomeReport
+from services.runtime.consumer import Outcome
+from services.runtime.deadletter import Record
+from services.runtime.service import ServiceRuntime
+from services.runtime.settings import Settings
+from services.social.empowerment import school_age_children
+from services.social.pseudonym import household_ref, person_ref
+from services.social.tables import TABLES, households, income_reports, referred_children
+from tests.support import definitions, fresh_intakes
+
+pytestmark = pytest.mark.integration
+
+
+def intake_record(data: Contract, offset: int, kk_number: str) -> Record:
+    envelope = new_envelope(type=("intake.household.v1" if isinstance(data, HouseholdIntake)
+                                  else "intake.income.v1"),
+                            source="dinsos-case-system", subject=kk_number,
+                            correlationid=kk_number, causationid=None)
+    headers, payload = encode(envelope, data)
+    return Record(SOCIAL_INTAKE.name, 0, offset, kk_number.encode(), payload, tuple(headers))
+
+
+async def handle(settings: Settings, engine: AsyncEngine, records: list[Record]) -> list[Outcome]:
+    runtime = ServiceRuntime(definitions(settings)["social"], settings, engine)
+    sub = next(s for s in runtime.definition.subscriptions if s.name == "social.intake")
+    await runtime.producer.start()
+    try:
+        return await runtime.processor.process_batch(sub, records)
+    finally:
+        await runtime.producer.stop()
+
+
+async def outbox_count(engine: AsyncEngine, key: str, topic: str) -> int:
+    outbox = TABLES.outbox
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(outbox).where(
+            outbox.c.key == key, outbox.c.topic == topic)) or 0)
+
+
+def with_children(intakes: list[HouseholdIntake]) -> list[HouseholdIntake]:
+    return [i for i in intakes if school_age_children(i)]
+
+
+async def test_a_batch_of_registrations_gets_the_refs_each_would_get_alone(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    intakes = with_children(fresh_intakes(12))[:4]
+    key = stack_settings.pseudonym_key.get_secret_value().encode()
+    outcomes = await handle(stack_settings, engine, [
+        intake_record(i, n, i.kk_number) for n, i in enumerate(intakes)])
+    assert outcomes == [Outcome.PROCESSED] * len(intakes)
+    async with engine.connect() as conn:
+        for intake in intakes:
+            ref = household_ref(key, intake.kk_number)
+            assert await conn.scalar(select(func.count()).select_from(households).where(
+                households.c.household_ref == ref)) == 1
+            children = set((await conn.execute(select(referred_children.c.person_ref).where(
+                referred_children.c.household_ref == ref))).scalars())
+            assert children == {person_ref(key, m.nik) for m, _ in school_age_children(intake)}
+
+
+async def test_a_household_registered_twice_in_one_batch_is_flagged_and_referred_once(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    intake = with_children(fresh_intakes(8))[0]
+    key = stack_settings.pseudonym_key.get_secret_value().encode()
+    ref = household_ref(key, intake.kk_number)
+    outcomes = await handle(stack_settings, engine, [
+        intake_record(intake, 1, intake.kk_number), intake_record(intake, 2, intake.kk_number)])
+    assert outcomes == [Outcome.PROCESSED, Outcome.PROCESSED]
+    assert await outbox_count(engine, ref, SOCIAL_HOUSING.name) == 1
+    assert await outbox_count(engine, ref, SOCIAL_EDUCATION.name) == 1
+
+
+async def test_an_income_report_batched_with_its_registration_finds_the_household(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    intake = fresh_intakes(1)[0]
+    key = stack_settings.pseudonym_key.get_secret_value().encode()
+    report = IncomeReport(kk_number=intake.kk_number, monthly_income=3_000_000,
+                          reported_on=date(2025, 2, 28))
+    early = IncomeReport(kk_number=fresh_intakes(1)[0].kk_number, monthly_income=1,
+                         reported_on=date(2025, 2, 28))
+    outcomes = await handle(stack_settings, engine, [
+        intake_record(early, 1, early.kk_number),  # nobody registered it: refused alone
+        intake_record(intake, 2, intake.kk_number),
+        intake_record(report, 3, intake.kk_number),
+    ])
+    assert outcomes == [Outcome.DEAD_LETTERED, Outcome.PROCESSED, Outcome.PROCESSED]
+    async with engine.connect() as conn:
+        incomes = (await conn.execute(select(income_reports.c.monthly_income).where(
+            income_reports.c.household_ref == household_ref(key, intake.kk_number)))).scalars()
+        assert list(incomes) == [3_000_000]
