@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.base import Contract
@@ -31,6 +31,13 @@ from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 
 _ENROLLED = "education.enrolled"
+# One array per column: a batch's children in one statement, whatever their number.
+_ENROL = text(
+    f"INSERT INTO {pupils.fullname} "
+    "(person_ref, household_ref, region_code, level, referral_event_id) "
+    "SELECT * FROM unnest(CAST(:person_ref AS text[]), CAST(:household_ref AS text[]), "
+    "CAST(:region_code AS text[]), CAST(:level AS text[]), CAST(:referral_event_id AS uuid[])) "
+    "ON CONFLICT (person_ref) DO NOTHING RETURNING person_ref")
 
 
 async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> None:
@@ -65,13 +72,10 @@ async def enrol_batch(events: Sequence[Event[EducationReferred]], uow: UnitOfWor
         for child in event.data.children:
             level = level_for_age(child.age).value
             rows.setdefault(child.person_ref, _pupil(event, child.person_ref, level))
-    inserted: set[str] = set()
-    chunk = list(rows.values())
-    for start in range(0, len(chunk), 1000):
-        inserted.update((await uow.conn.execute(
-            insert(pupils).values(chunk[start:start + 1000])
-            .on_conflict_do_nothing(index_elements=[pupils.c.person_ref])
-            .returning(pupils.c.person_ref))).scalars())
+    inserted = set((await uow.conn.execute(_ENROL, {
+        column: [row[column] for row in rows.values()]
+        for column in ("person_ref", "household_ref", "region_code", "level",
+                       "referral_event_id")})).scalars())
     uow.memo[_ENROLLED] = {(rows[p]["referral_event_id"], p) for p in inserted}
 
 

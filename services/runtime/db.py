@@ -2,7 +2,9 @@
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
@@ -10,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def make_engine(url: str, pool_size: int = 5) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    # orjson: the relay reads every outbox row's JSONB headers, the timeline writes every
+    # entry's JSONB data; the standard library's json was a tenth of a service's time.
+    return create_async_engine(
+        url, pool_size=pool_size, pool_pre_ping=True,
+        json_serializer=_dumps, json_deserializer=orjson.loads,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _upgrade(connection: Connection, migrations: Path, schema: str) -> None:

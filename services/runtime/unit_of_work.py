@@ -15,6 +15,7 @@ from contracts.base import Contract
 from contracts.catalogue import spec_for
 from contracts.codec import encode
 from contracts.envelope import Envelope, new_envelope
+from services.runtime.bulk import column_arrays, insert_statement
 from services.runtime.tables import ServiceTables
 
 
@@ -27,7 +28,7 @@ class UnitOfWork:
         self._tx: AsyncTransaction | None = None
         self._locked_keys: set[str] = set()
         self._pending: list[dict[str, Any]] = []
-        self._deferred: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._deferred: dict[tuple[Table, tuple[str, ...], str], list[dict[str, Any]]] = {}
         self.emitted: list[Envelope] = []
         self.memo: dict[Any, Any] = {}
         """Scratch space for this transaction: what a subscription's ``prepare`` read."""
@@ -102,24 +103,35 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
-    def add(self, table: Table, row: dict[str, Any]) -> None:
+    def add(self, table: Table, row: dict[str, Any], on_conflict: str = "") -> None:
         """Insert ``row`` at commit, with the other rows added to ``table``: one statement.
 
         For rows nothing reads back in this transaction (a timeline entry, a new ticket):
-        a batch's rows then cost one round trip instead of one each.
+        a batch's rows then cost one round trip instead of one each. ``on_conflict`` as
+        for ``insert``.
         """
-        self._deferred.setdefault((table, tuple(row)), []).append(row)
+        self._deferred.setdefault((table, tuple(row), on_conflict), []).append(row)
+
+    async def insert(self, table: Table, rows: Sequence[dict[str, Any]],
+                     on_conflict: str = "") -> None:
+        """Insert ``rows`` now, in one statement; ``on_conflict`` is an ``ON CONFLICT …``
+        clause (an upsert's may not meet the same key twice in ``rows``)."""
+        if rows:
+            columns = tuple(rows[0])
+            await self.conn.execute(insert_statement(table, columns, on_conflict),
+                                    column_arrays(table, columns, rows))
 
     async def flush(self) -> None:
         """Write the added rows, then the events emitted so far (``commit`` does it too)."""
         deferred, self._deferred = self._deferred, {}
-        for (table, _), rows in deferred.items():
-            await self.conn.execute(table.insert(), rows)
+        for (table, _, on_conflict), rows in deferred.items():
+            await self.insert(table, rows, on_conflict)
         if not self._pending:
             return
         await self._lock_keys({row["key"] for row in self._pending})
-        rows, self._pending = self._pending, []
-        await self.conn.execute(self._tables.outbox.insert(), rows)
+        pending, self._pending = self._pending, []
+        # Ids are allocated in row order: the order the handlers emitted the events.
+        await self.insert(self._tables.outbox, pending)
 
     async def _lock_keys(self, keys: set[str]) -> None:
         # Outbox ids come from a sequence, allocated at insert but visible only at commit.
@@ -137,3 +149,4 @@ class UnitOfWork:
             {"ns": self._tables.schema, "keys": new},
         )
         self._locked_keys.update(new)
+

@@ -1,9 +1,9 @@
 """Registration: a household intake becomes registration, assessment, flags and referrals."""
 
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, select
 
 from contracts.codec import Event
 from contracts.events.intake import HouseholdIntake
@@ -23,24 +23,33 @@ from services.social.empowerment import (
     school_age_children,
 )
 from services.social.graduation import NeedStatus
-from services.social.prefetch import ABSENT, known_refs, take_household, take_referred
+from services.social.prefetch import (
+    ABSENT,
+    known_refs,
+    registration_writes_deferred,
+    take_household,
+    take_referred,
+)
 from services.social.pseudonym import Keys, Kind, resolve_ref
 from services.social.rules import floor_area_per_person, housing_needs
 from services.social.tables import household_needs, households, referred_children
 
-# Built once: a statement built per call costs more Python time than its round trip.
-_upsert = insert(households)
-_UPSERT_HOUSEHOLD = _upsert.on_conflict_do_update(
-    index_elements=[households.c.household_ref],
-    set_={
-        **{c: _upsert.excluded[c] for c in ("region_code", "village", "member_count",
-                                            "monthly_income", "assessed_on", "flagged_needs")},
-        # Eligibility is noted once: a later assessment keeps the first date.
-        "grant_eligible_on": func.coalesce(households.c.grant_eligible_on,
-                                           _upsert.excluded.grant_eligible_on),
-    },
+_UPSERT_HOUSEHOLD = (
+    "ON CONFLICT (household_ref) DO UPDATE SET region_code = EXCLUDED.region_code, "
+    "village = EXCLUDED.village, member_count = EXCLUDED.member_count, "
+    "monthly_income = EXCLUDED.monthly_income, assessed_on = EXCLUDED.assessed_on, "
+    "flagged_needs = EXCLUDED.flagged_needs, "
+    # Eligibility is noted once: a later assessment keeps the first date.
+    "grant_eligible_on = coalesce(households.grant_eligible_on, EXCLUDED.grant_eligible_on)"
 )
-_INSERT_NEEDS = insert(household_needs).on_conflict_do_nothing()
+
+
+async def _write(uow: UnitOfWork, table: Table, row: dict[str, Any],
+                 on_conflict: str = "") -> None:
+    if registration_writes_deferred(uow):
+        uow.add(table, row, on_conflict)  # with the batch's other rows, at commit
+    else:
+        await uow.insert(table, [row], on_conflict)
 
 
 async def register_household(
@@ -69,13 +78,13 @@ async def register_household(
 
     newly_eligible = ((existing is None or existing.grant_eligible_on is None)
                       and grant_eligible(intake, poverty_line))
-    await uow.conn.execute(_UPSERT_HOUSEHOLD, dict(
+    await _write(uow, households, dict(
         household_ref=ref, registered_on=intake.assessed_on, region_code=intake.region_code,
         village=intake.village, member_count=members, monthly_income=intake.monthly_income,
         assessed_on=intake.assessed_on,
         flagged_needs=sorted(already_flagged | {n.value for n in new_needs}),
         grant_eligible_on=intake.assessed_on if newly_eligible else None,
-    ))
+    ), _UPSERT_HOUSEHOLD)
 
     cause = event.envelope.id
     if existing is None:
@@ -108,8 +117,10 @@ async def register_household(
 
 async def _flag(uow: UnitOfWork, intake: HouseholdIntake, ref: str, needs: list[HousingNeed],
                 cause: UUID) -> None:
-    await uow.conn.execute(_INSERT_NEEDS, [
-        dict(household_ref=ref, need=n.value, status=NeedStatus.FLAGGED) for n in needs])
+    for n in needs:
+        await _write(uow, household_needs,
+                     dict(household_ref=ref, need=n.value, status=NeedStatus.FLAGGED),
+                     "ON CONFLICT DO NOTHING")
     await uow.emit(
         HousingFlagged(household_ref=ref, region_code=intake.region_code, village=intake.village,
                        needs=needs),
@@ -135,9 +146,9 @@ async def _refer_children(uow: UnitOfWork, intake: HouseholdIntake, ref: str, ke
     new = [c for c in children if c.person_ref not in known]
     if not new:
         return
-    await uow.conn.execute(referred_children.insert(), [
-        dict(household_ref=ref, person_ref=c.person_ref, referred_on=intake.assessed_on)
-        for c in new])
+    for c in new:
+        await _write(uow, referred_children, dict(
+            household_ref=ref, person_ref=c.person_ref, referred_on=intake.assessed_on))
     for start in range(0, len(new), MAX_CHILDREN_PER_REFERRAL):
         await uow.emit(
             EducationReferred(household_ref=ref, region_code=intake.region_code,

@@ -10,7 +10,8 @@ anything not there.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from contracts.codec import Event
 from contracts.events.intake import HouseholdIntake
@@ -19,6 +20,7 @@ from services.social.empowerment import school_age_children
 from services.social.pseudonym import Keys, Kind, Known, resolve_refs
 from services.social.tables import households, referred_children
 
+_DEFER_WRITES = "social.defer_registration_writes"
 ABSENT = object()
 """``take_household``'s answer for a ref the batch did not read."""
 
@@ -48,6 +50,15 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
     refs = sorted({known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations})
     if refs:
         await _read_households(uow, refs)
+    kk_numbers = [i.kk_number for i in registrations] + others
+    # Nothing later in this batch reads a registration's rows when each household has one
+    # record in it (a caseload replay): they can be written with the batch's other rows.
+    uow.memo[_DEFER_WRITES] = len(set(kk_numbers)) == len(kk_numbers)
+
+
+def registration_writes_deferred(uow: UnitOfWork) -> bool:
+    """True if this batch's registrations may write through ``uow.add``."""
+    return bool(uow.memo.get(_DEFER_WRITES))
 
 
 async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:
@@ -55,12 +66,13 @@ async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:
     rows = {r.household_ref: r for r in await uow.conn.execute(
         select(households.c.household_ref, households.c.flagged_needs,
                households.c.grant_eligible_on)
-        .where(households.c.household_ref.in_(refs))
-        .order_by(households.c.household_ref).with_for_update())}
+        .where(households.c.household_ref == any_(bindparam("refs", type_=ARRAY(Text))))
+        .order_by(households.c.household_ref).with_for_update(), {"refs": refs})}
     referred: dict[str, set[str]] = {ref: set() for ref in refs}
     for ref, person in await uow.conn.execute(
             select(referred_children.c.household_ref, referred_children.c.person_ref)
-            .where(referred_children.c.household_ref.in_(refs))):
+            .where(referred_children.c.household_ref == any_(
+                bindparam("refs", type_=ARRAY(Text)))), {"refs": refs}):
         referred[ref].add(person)
     uow.memo["households"] = {ref: rows.get(ref) for ref in refs}
     uow.memo["referred"] = referred

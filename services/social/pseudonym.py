@@ -13,8 +13,8 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.social.tables import households, pseudonyms, referred_children
@@ -134,19 +134,15 @@ async def resolve_refs(conn: AsyncConnection, keys: Keys, kind: Kind, numbers: l
     numbers = list(dict.fromkeys(numbers))
     hashes = {n: [lookup_hash(k, kind, n) for k in keys.all] for n in numbers}
     rows = dict((await conn.execute(
-        select(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
-        .where(pseudonyms.c.lookup_hash.in_([h for hs in hashes.values() for h in hs]))
-    )).all())
+        _FIND_HASHES, {"values": [h for hs in hashes.values() for h in hs]})).all())
     found = {n: str(rows[hashes[n][0]]) for n in numbers if hashes[n][0] in rows}
     rekey = {n: str(next(rows[h] for h in hashes[n] if h in rows))
              for n in numbers if n not in found and any(h in rows for h in hashes[n])}
     unknown = [n for n in numbers if n not in found and n not in rekey]
     if unknown:
         candidates = {n: [MINT[kind](k, n) for k in keys.all] for n in unknown}
-        column = (households.c.household_ref if kind is Kind.HOUSEHOLD
-                  else referred_children.c.person_ref)
-        in_use = set((await conn.execute(select(column).where(
-            column.in_([c for cs in candidates.values() for c in cs])).distinct())).scalars())
+        in_use = set((await conn.execute(_REFS_IN_USE[kind], {
+            "values": [c for cs in candidates.values() for c in cs]})).scalars())
         for n in unknown:
             legacy = next((c for c in candidates[n] if c in in_use), None)
             if legacy is not None:
@@ -158,18 +154,33 @@ async def resolve_refs(conn: AsyncConnection, keys: Keys, kind: Kind, numbers: l
     return {(kind, n): ref for n, ref in found.items()}
 
 
+# Many numbers at once: one array parameter each, so a batch costs one statement (an IN
+# list would be a new statement, compiled and planned, for every batch size).
+_VALUES = bindparam("values", type_=ARRAY(Text))
+_FIND_HASHES = select(pseudonyms.c.lookup_hash, pseudonyms.c.ref).where(
+    pseudonyms.c.lookup_hash == any_(_VALUES))
+_REFS_IN_USE = {
+    Kind.HOUSEHOLD: select(households.c.household_ref).where(
+        households.c.household_ref == any_(_VALUES)),
+    Kind.PERSON: select(referred_children.c.person_ref).where(
+        referred_children.c.person_ref == any_(_VALUES)).distinct(),
+}
+_REMEMBER = text(
+    f"INSERT INTO {pseudonyms.fullname} (lookup_hash, kind, ref, key_fingerprint) "
+    "SELECT h, :kind, r, :fingerprint "
+    "FROM unnest(CAST(:hashes AS text[]), CAST(:refs AS text[])) AS u(h, r) "
+    "ON CONFLICT DO NOTHING RETURNING lookup_hash, ref")
+
+
 async def _remember_many(conn: AsyncConnection, keys: Keys, kind: Kind,
                          refs: dict[str, str]) -> dict[str, str]:
     """``_remember`` for many numbers: one insert, and one select for any a concurrent
     writer stored first (its ref wins)."""
     by_hash = {lookup_hash(keys.current, kind, n): n for n in refs}
     key_print = fingerprint(keys.current)
-    stored: dict[str, str] = dict((await conn.execute(
-        insert(pseudonyms).values([
-            dict(lookup_hash=h, kind=kind.value, ref=refs[n], key_fingerprint=key_print)
-            for h, n in by_hash.items()])
-        .on_conflict_do_nothing().returning(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
-    )).all())
+    stored: dict[str, str] = dict((await conn.execute(_REMEMBER, {
+        "hashes": list(by_hash), "refs": [refs[n] for n in by_hash.values()],
+        "kind": kind.value, "fingerprint": key_print})).all())
     raced = [h for h in by_hash if h not in stored]
     if raced:
         stored.update((await conn.execute(

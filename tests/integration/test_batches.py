@@ -153,3 +153,24 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_its_poll(
                     outbox.c.key == ref, outbox.c.sent_at >= started)))
 
         await until(published, within=30, what="the ticket event to be relayed")
+
+
+async def test_events_emitted_in_one_transaction_are_numbered_in_emit_order(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    runtime = ServiceRuntime(definitions(stack_settings)["public_works"], stack_settings, engine)
+    refs = [fresh_ref() for _ in range(40)]
+    async with runtime.uow() as uow:
+        emitted = [await uow.emit(HousingFlagged(household_ref=ref, region_code="6474",
+                                                 village="Bontang Baru",
+                                                 needs=[HousingNeed.SANITATION]),
+                                  subject=ref, correlationid=ref, causationid=None)
+                   for ref in reversed(refs)]  # keys in descending order: not sorted by key
+        await uow.commit()
+    outbox = TABLES.outbox
+    async with engine.begin() as conn:
+        stored = (await conn.execute(select(outbox.c.event_id).where(
+            outbox.c.key.in_(refs)).order_by(outbox.c.id))).scalars().all()
+        # Never to be published: these flags were only written to see their numbering.
+        await conn.execute(outbox.delete().where(outbox.c.key.in_(refs)))
+    assert stored == [e.id for e in emitted]
