@@ -32,7 +32,7 @@ class Work:
     """Outbox rows written."""
     first: datetime | None
     last: datetime | None
-    """Latest inbox commit or outbox relay, whichever is later."""
+    """Latest of: a batch's start (inbox), a relay's publish (outbox), a timeline entry."""
 
     def seconds(self) -> float:
         if self.first is None or self.last is None:
@@ -117,7 +117,12 @@ class Meter:
                 select(func.count(), func.max(outbox.c.sent_at))
                 .where(outbox.c.created_at >= since)
             )).one()
-        last = max((t for t in (last_in, last_out) if t is not None), default=None)
+            # A batch's inbox rows carry its transaction's start; the timeline's entries
+            # are stamped as they are written, just before the commit.
+            last_entry = (await conn.scalar(
+                text("SELECT max(recorded_at) FROM timeline.entries WHERE recorded_at >= :s"),
+                {"s": since}) if definition.name == "timeline" else None)
+        last = max((t for t in (last_in, last_out, last_entry) if t is not None), default=None)
         return Work(int(consumed), int(produced), first, last)
 
     async def db_now(self) -> datetime:

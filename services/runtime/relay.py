@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, select, text
+from sqlalchemy import BigInteger, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.runtime.tables import ServiceTables
 
 log = structlog.get_logger()
+
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
 
 
 class Producer(Protocol):
@@ -85,7 +88,9 @@ class OutboxRelay:
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
         outbox = self._tables.outbox
-        await conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(sent_at=func.now()))
+        # clock_timestamp: the moment the broker had acknowledged them, not the batch's start.
+        await conn.execute(outbox.update().where(outbox.c.id == any_(_IDS))
+                           .values(sent_at=func.clock_timestamp()), {"ids": ids})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; transient failures are logged and retried.

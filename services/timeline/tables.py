@@ -20,6 +20,7 @@ entries = Table(
     Column("summary", Text, nullable=False),
     Column("region_code", Text),
     Column("data", JSONB, nullable=False, server_default="{}"),
-    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("recorded_at", DateTime(timezone=True), nullable=False,
+           server_default=func.clock_timestamp()),
 )
 Index("timeline_entries_by_household", entries.c.household_ref, entries.c.time, entries.c.event_id)
