@@ -86,11 +86,6 @@ class RecordProcessor:
         self._max_backoff = max_backoff
         self._observer: Observer = observer or Unobserved()
         self._on_commit = on_commit or (lambda: None)
-        # One transaction at a time per process: a service's subscriptions (Dinsos reads
-        # intake and agency topics) lock the same households' rows; two batch transactions
-        # taking them in different orders would deadlock, and PostgreSQL only notices
-        # after deadlock_timeout (1 s).
-        self._tx_lock = asyncio.Lock()
 
     async def process(self, sub: Subscription, record: Record) -> Outcome:
         return (await self.process_batch(sub, [record]))[0]
@@ -148,7 +143,7 @@ class RecordProcessor:
 
     async def _handle_together(self, sub: Subscription, events: list[Event]) -> list[Outcome]:
         outcomes = []
-        async with self._tx_lock, self._uow_factory() as uow:
+        async with self._uow_factory() as uow:
             fresh = await uow.claim_many(sub.name, [e.envelope.id for e in events])
             if sub.prepare is not None and fresh:
                 await sub.prepare([e for e in events if e.envelope.id in fresh], uow)
@@ -193,7 +188,7 @@ class RecordProcessor:
                     backoff = min(backoff * 2, self._max_backoff)
 
     async def _handle_once(self, sub: Subscription, event: Event) -> Outcome:
-        async with self._tx_lock, self._uow_factory() as uow:
+        async with self._uow_factory() as uow:
             if not await uow.claim(sub.name, event.envelope.id):
                 log.info("duplicate_dropped")
                 return Outcome.DUPLICATE

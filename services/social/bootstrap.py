@@ -38,7 +38,7 @@ from services.social.handlers_intake import (
     record_income,
     record_mentoring_visit,
 )
-from services.social.prefetch import prepare_intake
+from services.social.prefetch import lock_households, prepare_intake
 from services.social.pseudonym import Keys
 from services.social.tables import TABLES
 
@@ -80,10 +80,10 @@ def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE,
                 WorksTicketOpened: track_ticket,
                 WorksTicketCompleted: partial(resolve_completed_need, poverty_line=line),
                 WorksTicketRejected: record_ticket_rejection,
-            })),
+            }), prepare=lock_households),
             Subscription("social.pupils", (EDUCATION_PUPIL.name,), by_data_type({
                 DropoutRisk: open_follow_up,
                 PupilReengaged: partial(close_dropout_risk, poverty_line=line),
-            })),
+            }), prepare=lock_households),
         ],
     )

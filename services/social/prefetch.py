@@ -1,10 +1,15 @@
-"""What a batch of Dinsos intake records needs, read in a few statements before handling.
+"""What a batch of Dinsos records needs, read and locked in a few statements up front.
 
 Handled one by one, a registration resolves its KK number and each child's NIK (up to four
 statements each) and reads its household and referred children: twenty-odd round trips.
-Here the whole batch's numbers are resolved, and its households read and locked, at once;
-the handlers take the results from ``uow.memo`` and fall back to their own queries for
+Here the whole batch's numbers are resolved, and its households read, at once; the
+handlers take the results from ``uow.memo`` and fall back to their own queries for
 anything not there.
+
+Every Dinsos batch also locks its households first, in ref order, in one statement. Its
+three consumers (intake, tickets, pupils) run their batches concurrently and their
+handlers lock the same households; taken one by one in event order, two batches could
+each hold a household the other waits for.
 """
 
 from collections.abc import Sequence
@@ -21,6 +26,7 @@ from services.social.pseudonym import Keys, Kind, Known, resolve_refs
 from services.social.tables import households, referred_children
 
 _DEFER_WRITES = "social.defer_registration_writes"
+_REFS = bindparam("refs", type_=ARRAY(Text))
 ABSENT = object()
 """``take_household``'s answer for a ref the batch did not read."""
 
@@ -47,9 +53,10 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
     if missing:
         known.update(await resolve_refs(conn, pseudonym_keys, Kind.HOUSEHOLD, missing,
                                         mint=False))
-    refs = sorted({known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations})
+    refs = {known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations}
+    refs |= {known[(Kind.HOUSEHOLD, n)] for n in others if (Kind.HOUSEHOLD, n) in known}
     if refs:
-        await _read_households(uow, refs)
+        await _read_households(uow, sorted(refs))
     kk_numbers = [i.kk_number for i in registrations] + others
     # Nothing later in this batch reads a registration's rows when each household has one
     # record in it (a caseload replay): they can be written with the batch's other rows.
@@ -61,18 +68,25 @@ def registration_writes_deferred(uow: UnitOfWork) -> bool:
     return bool(uow.memo.get(_DEFER_WRITES))
 
 
+async def lock_households(events: Sequence[Event], uow: UnitOfWork) -> None:
+    """Lock the batch's households (by ``household_ref``) before any handler locks one."""
+    refs = sorted({e.data.household_ref for e in events if hasattr(e.data, "household_ref")})
+    if refs:
+        await uow.conn.execute(select(households.c.household_ref).where(
+            households.c.household_ref == any_(_REFS)).order_by(households.c.household_ref)
+            .with_for_update(), {"refs": refs})
+
+
 async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:
-    # Locked in ref order in one statement, as the handler would lock each one.
     rows = {r.household_ref: r for r in await uow.conn.execute(
         select(households.c.household_ref, households.c.flagged_needs,
                households.c.grant_eligible_on)
-        .where(households.c.household_ref == any_(bindparam("refs", type_=ARRAY(Text))))
+        .where(households.c.household_ref == any_(_REFS))
         .order_by(households.c.household_ref).with_for_update(), {"refs": refs})}
     referred: dict[str, set[str]] = {ref: set() for ref in refs}
     for ref, person in await uow.conn.execute(
             select(referred_children.c.household_ref, referred_children.c.person_ref)
-            .where(referred_children.c.household_ref == any_(
-                bindparam("refs", type_=ARRAY(Text)))), {"refs": refs}):
+            .where(referred_children.c.household_ref == any_(_REFS)), {"refs": refs}):
         referred[ref].add(person)
     uow.memo["households"] = {ref: rows.get(ref) for ref in refs}
     uow.memo["referred"] = referred
