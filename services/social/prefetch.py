@@ -15,7 +15,7 @@ each hold a household the other waits for.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, any_, bindparam, select
+from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contracts.codec import Event
@@ -42,17 +42,11 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
     others = [e.data.kk_number for e in events
               if not isinstance(e.data, HouseholdIntake) and hasattr(e.data, "kk_number")]
     known = known_refs(uow)
-    conn = uow.conn
-    if registrations:
-        known.update(await resolve_refs(conn, pseudonym_keys, Kind.HOUSEHOLD,
-                                        [i.kk_number for i in registrations], mint=True))
-        niks = [m.nik for i in registrations for m, _ in school_age_children(i)]
-        if niks:
-            known.update(await resolve_refs(conn, pseudonym_keys, Kind.PERSON, niks, mint=True))
-    missing = [n for n in others if (Kind.HOUSEHOLD, n) not in known]
-    if missing:
-        known.update(await resolve_refs(conn, pseudonym_keys, Kind.HOUSEHOLD, missing,
-                                        mint=False))
+    known.update(await resolve_refs(uow.conn, pseudonym_keys, [
+        *((Kind.HOUSEHOLD, i.kk_number, True) for i in registrations),
+        *((Kind.PERSON, m.nik, True) for i in registrations for m, _ in school_age_children(i)),
+        *((Kind.HOUSEHOLD, n, False) for n in others),
+    ]))
     refs = {known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations}
     refs |= {known[(Kind.HOUSEHOLD, n)] for n in others if (Kind.HOUSEHOLD, n) in known}
     if refs:
@@ -78,18 +72,20 @@ async def lock_households(events: Sequence[Event], uow: UnitOfWork) -> None:
 
 
 async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:
+    """Each household's row and referred children, in one statement that locks the rows
+    in ref order."""
+    children = (select(func.array_agg(referred_children.c.person_ref))
+                .where(referred_children.c.household_ref == households.c.household_ref)
+                .scalar_subquery())
     rows = {r.household_ref: r for r in await uow.conn.execute(
         select(households.c.household_ref, households.c.flagged_needs,
-               households.c.grant_eligible_on)
+               households.c.grant_eligible_on, children.label("children"))
         .where(households.c.household_ref == any_(_REFS))
-        .order_by(households.c.household_ref).with_for_update(), {"refs": refs})}
-    referred: dict[str, set[str]] = {ref: set() for ref in refs}
-    for ref, person in await uow.conn.execute(
-            select(referred_children.c.household_ref, referred_children.c.person_ref)
-            .where(referred_children.c.household_ref == any_(_REFS)), {"refs": refs}):
-        referred[ref].add(person)
+        .order_by(households.c.household_ref).with_for_update(of=households),
+        {"refs": refs})}
     uow.memo["households"] = {ref: rows.get(ref) for ref in refs}
-    uow.memo["referred"] = referred
+    uow.memo["referred"] = {ref: set(rows[ref].children or ()) if ref in rows else set()
+                            for ref in refs}
 
 
 def take_household(uow: UnitOfWork, ref: str) -> Any:

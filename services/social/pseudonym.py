@@ -10,6 +10,7 @@ known key's would-be ref is also looked for among the refs in use.
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -124,63 +125,65 @@ async def resolve_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str
     return await _remember(conn, keys, kind, number, MINT[kind](keys.current, number))
 
 
-async def resolve_refs(conn: AsyncConnection, keys: Keys, kind: Kind, numbers: list[str],
-                       *, mint: bool) -> Known:
-    """``find_ref`` (``resolve_ref`` if ``mint``) for many numbers in a few statements.
+async def resolve_refs(conn: AsyncConnection, keys: Keys,
+                       requests: Iterable[tuple[Kind, str, bool]]) -> Known:
+    """``find_ref`` for many ``(kind, number, mint)`` requests in at most three statements
+    (``resolve_ref`` where ``mint``; a number asked for both ways is minted).
 
-    Numbers without a ref are left out unless ``mint``. The result is what the one-number
+    Numbers without a ref are left out unless minted. The result is what the one-number
     functions would return, so handlers given it as ``known`` skip their lookups.
     """
-    numbers = list(dict.fromkeys(numbers))
-    hashes = {n: [lookup_hash(k, kind, n) for k in keys.all] for n in numbers}
+    mint: dict[tuple[Kind, str], bool] = {}
+    for kind, number, minted in requests:
+        mint[(kind, number)] = mint.get((kind, number), False) or minted
+    hashes = {item: [lookup_hash(k, *item) for k in keys.all] for item in mint}
     rows = dict((await conn.execute(
         _FIND_HASHES, {"values": [h for hs in hashes.values() for h in hs]})).all())
-    found = {n: str(rows[hashes[n][0]]) for n in numbers if hashes[n][0] in rows}
-    rekey = {n: str(next(rows[h] for h in hashes[n] if h in rows))
-             for n in numbers if n not in found and any(h in rows for h in hashes[n])}
-    unknown = [n for n in numbers if n not in found and n not in rekey]
+    found = {item: str(rows[hs[0]]) for item, hs in hashes.items() if hs[0] in rows}
+    rekey = {item: str(next(rows[h] for h in hs if h in rows))
+             for item, hs in hashes.items() if item not in found and any(h in rows for h in hs)}
+    unknown = [item for item in mint if item not in found and item not in rekey]
     if unknown:
-        candidates = {n: [MINT[kind](k, n) for k in keys.all] for n in unknown}
-        in_use = set((await conn.execute(_REFS_IN_USE[kind], {
-            "values": [c for cs in candidates.values() for c in cs]})).scalars())
-        for n in unknown:
-            legacy = next((c for c in candidates[n] if c in in_use), None)
+        candidates = {(kind, n): [MINT[kind](k, n) for k in keys.all] for kind, n in unknown}
+        in_use = set((await conn.execute(_REFS_IN_USE, {
+            kind.value: [c for (of, _), cs in candidates.items() if of is kind for c in cs]
+            for kind in Kind})).scalars())
+        for kind, n in unknown:
+            legacy = next((c for c in candidates[(kind, n)] if c in in_use), None)
             if legacy is not None:
-                rekey[n] = legacy
-            elif mint:
-                rekey[n] = MINT[kind](keys.current, n)
+                rekey[(kind, n)] = legacy
+            elif mint[(kind, n)]:
+                rekey[(kind, n)] = MINT[kind](keys.current, n)
     if rekey:
-        found.update(await _remember_many(conn, keys, kind, rekey))
-    return {(kind, n): ref for n, ref in found.items()}
+        found.update(await _remember_many(conn, keys, rekey))
+    return found
 
 
 # Many numbers at once: one array parameter each, so a batch costs one statement (an IN
 # list would be a new statement, compiled and planned, for every batch size).
-_VALUES = bindparam("values", type_=ARRAY(Text))
 _FIND_HASHES = select(pseudonyms.c.lookup_hash, pseudonyms.c.ref).where(
-    pseudonyms.c.lookup_hash == any_(_VALUES))
-_REFS_IN_USE = {
-    Kind.HOUSEHOLD: select(households.c.household_ref).where(
-        households.c.household_ref == any_(_VALUES)),
-    Kind.PERSON: select(referred_children.c.person_ref).where(
-        referred_children.c.person_ref == any_(_VALUES)).distinct(),
-}
+    pseudonyms.c.lookup_hash == any_(bindparam("values", type_=ARRAY(Text))))
+_REFS_IN_USE = text(
+    f"SELECT household_ref FROM {households.fullname} "
+    f"WHERE household_ref = ANY(CAST(:{Kind.HOUSEHOLD.value} AS text[])) UNION "
+    f"SELECT person_ref FROM {referred_children.fullname} "
+    f"WHERE person_ref = ANY(CAST(:{Kind.PERSON.value} AS text[]))")
 _REMEMBER = text(
     f"INSERT INTO {pseudonyms.fullname} (lookup_hash, kind, ref, key_fingerprint) "
-    "SELECT h, :kind, r, :fingerprint "
-    "FROM unnest(CAST(:hashes AS text[]), CAST(:refs AS text[])) AS u(h, r) "
+    "SELECT h, k, r, :fingerprint FROM unnest(CAST(:hashes AS text[]), "
+    "CAST(:kinds AS text[]), CAST(:refs AS text[])) AS u(h, k, r) "
     "ON CONFLICT DO NOTHING RETURNING lookup_hash, ref")
 
 
-async def _remember_many(conn: AsyncConnection, keys: Keys, kind: Kind,
-                         refs: dict[str, str]) -> dict[str, str]:
+async def _remember_many(conn: AsyncConnection, keys: Keys,
+                         refs: dict[tuple[Kind, str], str]) -> Known:
     """``_remember`` for many numbers: one insert, and one select for any a concurrent
     writer stored first (its ref wins)."""
-    by_hash = {lookup_hash(keys.current, kind, n): n for n in refs}
-    key_print = fingerprint(keys.current)
+    by_hash = {lookup_hash(keys.current, *item): item for item in refs}
     stored: dict[str, str] = dict((await conn.execute(_REMEMBER, {
-        "hashes": list(by_hash), "refs": [refs[n] for n in by_hash.values()],
-        "kind": kind.value, "fingerprint": key_print})).all())
+        "hashes": list(by_hash), "kinds": [kind.value for kind, _ in by_hash.values()],
+        "refs": [refs[item] for item in by_hash.values()],
+        "fingerprint": fingerprint(keys.current)})).all())
     raced = [h for h in by_hash if h not in stored]
     if raced:
         stored.update((await conn.execute(

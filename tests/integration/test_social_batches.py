@@ -1,9 +1,11 @@
 """Dinsos reads a whole batch's identities and households at once; the outcome is what
 handling the records one by one gives."""
 
+import secrets
 from datetime import date
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +20,13 @@ from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.social.empowerment import school_age_children
 from services.social.pseudonym import household_ref, person_ref
-from services.social.tables import TABLES, households, income_reports, referred_children
+from services.social.tables import (
+    TABLES,
+    households,
+    income_reports,
+    pseudonyms,
+    referred_children,
+)
 from tests.support import definitions, fresh_intakes
 
 pytestmark = pytest.mark.integration
@@ -104,3 +112,38 @@ async def test_an_income_report_batched_with_its_registration_finds_the_househol
         incomes = (await conn.execute(select(income_reports.c.monthly_income).where(
             income_reports.c.household_ref == household_ref(key, intake.kk_number)))).scalars()
         assert list(incomes) == [3_000_000]
+
+
+async def test_a_batch_under_a_new_key_keeps_the_refs_minted_under_the_retired_one(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    k1, k2 = secrets.token_hex(16), secrets.token_hex(16)
+    before = stack_settings.model_copy(update={"pseudonym_key": SecretStr(k1)})
+    after = stack_settings.model_copy(update={
+        "pseudonym_key": SecretStr(k2), "pseudonym_previous_keys": SecretStr(k1)})
+    tracked, legacy = with_children(fresh_intakes(12))[:2]
+    newcomer = fresh_intakes(1)[0]
+    await handle(before, engine, [intake_record(h, n, h.kk_number)
+                                  for n, h in enumerate((tracked, legacy))])
+    old = {h.kk_number: household_ref(k1.encode(), h.kk_number) for h in (tracked, legacy)}
+    async with engine.begin() as conn:  # as if minted before the lookup table existed
+        await conn.execute(pseudonyms.delete().where(pseudonyms.c.ref.in_(
+            [old[legacy.kk_number], *(person_ref(k1.encode(), m.nik)
+                                      for m, _ in school_age_children(legacy))])))
+
+    outcomes = await handle(after, engine, [
+        intake_record(h, n, h.kk_number) for n, h in enumerate((tracked, legacy, newcomer))])
+
+    assert outcomes == [Outcome.PROCESSED] * 3
+    async with engine.connect() as conn:
+        for h in (tracked, legacy):
+            assert await conn.scalar(select(func.count()).select_from(households).where(
+                households.c.household_ref == household_ref(k2.encode(), h.kk_number))) == 0
+            children = set((await conn.execute(select(referred_children.c.person_ref).where(
+                referred_children.c.household_ref == old[h.kk_number]))).scalars())
+            assert children == {person_ref(k1.encode(), m.nik)
+                                for m, _ in school_age_children(h)}
+        assert await conn.scalar(select(func.count()).select_from(households).where(
+            households.c.household_ref == household_ref(k2.encode(), newcomer.kk_number))) == 1
+    for h in (tracked, legacy):  # re-assessed, not registered again, children not re-referred
+        assert await outbox_count(engine, old[h.kk_number], SOCIAL_EDUCATION.name) == 1
