@@ -67,6 +67,7 @@ referred_children = _Table(
     Column("household_ref", Text, _household(), primary_key=True),
     Column("person_ref", Text, primary_key=True),
     Column("referred_on", Date, nullable=False),
+    Index("social_referred_children_by_person", "person_ref"),
 )
 
 dropout_risks = _Table(
