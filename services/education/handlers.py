@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.base import Contract
@@ -31,15 +31,6 @@ from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 
 _ENROLLED = "education.enrolled"
-# One array per column: a batch's children in one statement, whatever their number.
-_ENROL = text(
-    f"INSERT INTO {pupils.fullname} "
-    "(person_ref, household_ref, region_code, level, referral_event_id) "
-    "SELECT * FROM unnest(CAST(:person_ref AS text[]), CAST(:household_ref AS text[]), "
-    "CAST(:region_code AS text[]), CAST(:level AS text[]), CAST(:referral_event_id AS uuid[])) "
-    "ON CONFLICT (person_ref) DO NOTHING RETURNING person_ref")
-
-
 async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> None:
     """Enrol each referred child not enrolled before, at the level for its age."""
     referral = event.data
@@ -72,10 +63,9 @@ async def enrol_batch(events: Sequence[Event[EducationReferred]], uow: UnitOfWor
         for child in event.data.children:
             level = level_for_age(child.age).value
             rows.setdefault(child.person_ref, _pupil(event, child.person_ref, level))
-    inserted = set((await uow.conn.execute(_ENROL, {
-        column: [row[column] for row in rows.values()]
-        for column in ("person_ref", "household_ref", "region_code", "level",
-                       "referral_event_id")})).scalars())
+    inserted = {row[0] for row in await uow.insert(
+        pupils, list(rows.values()), "ON CONFLICT (person_ref) DO NOTHING",
+        returning="person_ref")}
     uow.memo[_ENROLLED] = {(rows[p]["referral_event_id"], p) for p in inserted}
 
 

@@ -19,10 +19,12 @@ _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 @cache
-def insert_statement(table: Table, columns: tuple[str, ...], on_conflict: str = "") -> TextClause:
+def insert_statement(table: Table, columns: tuple[str, ...], on_conflict: str = "",
+                     returning: str = "") -> TextClause:
     """``INSERT`` of ``columns`` from arrays named after them, rows kept in array order.
 
-    ``on_conflict``: an ``ON CONFLICT …`` clause, e.g. ``ON CONFLICT DO NOTHING``.
+    ``on_conflict``: an ``ON CONFLICT …`` clause, e.g. ``ON CONFLICT DO NOTHING``;
+    ``returning``: the columns to return, e.g. ``event_id``.
     """
     casts = []
     for name in columns:
@@ -35,7 +37,7 @@ def insert_statement(table: Table, columns: tuple[str, ...], on_conflict: str = 
     return text(
         f"INSERT INTO {table.fullname} ({names}) SELECT {names} "
         f"FROM unnest({', '.join(casts)}) WITH ORDINALITY AS u({names}, n) ORDER BY n "
-        f"{on_conflict}")
+        f"{on_conflict}" + (f" RETURNING {returning}" if returning else ""))
 
 
 def column_arrays(table: Table, columns: tuple[str, ...],

@@ -7,8 +7,10 @@ before the service starts until after it stopped.
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
+import uvicorn
 
 from services.runtime.db import make_engine
 from services.runtime.health import HealthServer, HealthSettings
@@ -17,6 +19,20 @@ from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
 
 ExtraTask = Callable[[ServiceRuntime, asyncio.Event], Awaitable[None]]
+
+
+def serving_http(make_app: Callable[[ServiceRuntime], Any], settings: Settings) -> ExtraTask:
+    """An ``extra`` task serving ``make_app(runtime)`` on SINERGI_HTTP_HOST/PORT until stop."""
+    async def serve_http(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+        config = uvicorn.Config(make_app(runtime), host=settings.http_host,
+                                port=settings.http_port, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        await stop.wait()
+        server.should_exit = True
+        await task
+
+    return serve_http
 
 
 async def serve(

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import Table, text
+from sqlalchemy import Row, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from contracts.base import Contract
@@ -66,14 +66,9 @@ class UnitOfWork:
 
     async def claim_many(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
         """Record that ``consumer`` handles these events; returns the ids not seen before."""
-        rows = await self.conn.execute(
-            text(
-                f"INSERT INTO {self._tables.schema}.inbox (consumer, event_id) "
-                "SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
-                "ON CONFLICT DO NOTHING RETURNING event_id"
-            ),
-            {"consumer": consumer, "ids": list(event_ids)},
-        )
+        rows = await self.insert(
+            self._tables.inbox, [dict(consumer=consumer, event_id=i) for i in event_ids],
+            "ON CONFLICT DO NOTHING", returning="event_id")
         return {row[0] for row in rows}
 
     async def emit(
@@ -113,13 +108,17 @@ class UnitOfWork:
         self._deferred.setdefault((table, tuple(row), on_conflict), []).append(row)
 
     async def insert(self, table: Table, rows: Sequence[dict[str, Any]],
-                     on_conflict: str = "") -> None:
+                     on_conflict: str = "", returning: str = "") -> Sequence[Row[Any]]:
         """Insert ``rows`` now, in one statement; ``on_conflict`` is an ``ON CONFLICT …``
-        clause (an upsert's may not meet the same key twice in ``rows``)."""
-        if rows:
-            columns = tuple(rows[0])
-            await self.conn.execute(insert_statement(table, columns, on_conflict),
-                                    column_arrays(table, columns, rows))
+        clause (an upsert's may not meet the same key twice in ``rows``), ``returning``
+        the columns to return of the rows inserted."""
+        if not rows:
+            return []
+        columns = tuple(rows[0])
+        result = await self.conn.execute(
+            insert_statement(table, columns, on_conflict, returning),
+            column_arrays(table, columns, rows))
+        return result.all() if returning else []
 
     async def flush(self) -> None:
         """Write the added rows, then the events emitted so far (``commit`` does it too)."""

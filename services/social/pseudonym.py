@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import Text, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.runtime.bulk import column_arrays, insert_statement
 from services.social.tables import households, pseudonyms, referred_children
 
 
@@ -68,37 +69,6 @@ class Keys:
         return (self.current, *(k for k in self.previous if k != self.current))
 
 
-async def _existing_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str) -> str | None:
-    """The ref this number already has: through any known key's lookup row, or minted
-    before the table existed (a household or referred child with that key's ref)."""
-    hashes = [lookup_hash(k, kind, number) for k in keys.all]
-    rows = dict((await conn.execute(
-        select(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
-        .where(pseudonyms.c.lookup_hash.in_(hashes))
-    )).all())
-    found = next((rows[h] for h in hashes if h in rows), None)
-    if found is not None:
-        return found
-    candidates = [MINT[kind](k, number) for k in keys.all]
-    column = (households.c.household_ref if kind is Kind.HOUSEHOLD
-              else referred_children.c.person_ref)
-    in_use = set((await conn.execute(
-        select(column).where(column.in_(candidates)).distinct())).scalars())
-    return next((c for c in candidates if c in in_use), None)
-
-
-async def _remember(conn: AsyncConnection, keys: Keys, kind: Kind, number: str, ref: str) -> str:
-    """Store the current key's row for ``ref``; the ref a concurrent writer stored wins."""
-    row = dict(lookup_hash=lookup_hash(keys.current, kind, number), kind=kind.value, ref=ref,
-               key_fingerprint=fingerprint(keys.current))
-    stored = await conn.scalar(
-        insert(pseudonyms).values(row).on_conflict_do_nothing().returning(pseudonyms.c.ref))
-    if stored is not None:
-        return str(stored)
-    return str(await conn.scalar(
-        select(pseudonyms.c.ref).where(pseudonyms.c.lookup_hash == row["lookup_hash"])))
-
-
 Known = dict[tuple[Kind, str], str]
 """Refs already resolved in this transaction (see ``resolve_refs``), by kind and number."""
 
@@ -108,21 +78,15 @@ async def find_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str,
     """The ref already minted for ``number``, re-keyed to the current key; None if none."""
     if known and (kind, number) in known:
         return known[(kind, number)]
-    current = await conn.scalar(select(pseudonyms.c.ref).where(
-        pseudonyms.c.lookup_hash == lookup_hash(keys.current, kind, number)))
-    if current is not None:
-        return str(current)
-    found = await _existing_ref(conn, keys, kind, number)
-    return None if found is None else await _remember(conn, keys, kind, number, found)
+    return (await resolve_refs(conn, keys, [(kind, number, False)])).get((kind, number))
 
 
 async def resolve_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str,
                       known: Known | None = None) -> str:
     """The ref of ``number``: the one already minted, else a new one under the current key."""
-    found = await find_ref(conn, keys, kind, number, known)
-    if found is not None:
-        return found
-    return await _remember(conn, keys, kind, number, MINT[kind](keys.current, number))
+    if known and (kind, number) in known:
+        return known[(kind, number)]
+    return (await resolve_refs(conn, keys, [(kind, number, True)]))[(kind, number)]
 
 
 async def resolve_refs(conn: AsyncConnection, keys: Keys,
@@ -168,22 +132,18 @@ _REFS_IN_USE = text(
     f"WHERE household_ref = ANY(CAST(:{Kind.HOUSEHOLD.value} AS text[])) UNION "
     f"SELECT person_ref FROM {referred_children.fullname} "
     f"WHERE person_ref = ANY(CAST(:{Kind.PERSON.value} AS text[]))")
-_REMEMBER = text(
-    f"INSERT INTO {pseudonyms.fullname} (lookup_hash, kind, ref, key_fingerprint) "
-    "SELECT h, k, r, :fingerprint FROM unnest(CAST(:hashes AS text[]), "
-    "CAST(:kinds AS text[]), CAST(:refs AS text[])) AS u(h, k, r) "
-    "ON CONFLICT DO NOTHING RETURNING lookup_hash, ref")
-
-
 async def _remember_many(conn: AsyncConnection, keys: Keys,
                          refs: dict[tuple[Kind, str], str]) -> Known:
-    """``_remember`` for many numbers: one insert, and one select for any a concurrent
-    writer stored first (its ref wins)."""
+    """Store the current key's lookup rows for ``refs``: one insert, and one select for any
+    a concurrent writer stored first (its ref wins)."""
     by_hash = {lookup_hash(keys.current, *item): item for item in refs}
-    stored: dict[str, str] = dict((await conn.execute(_REMEMBER, {
-        "hashes": list(by_hash), "kinds": [kind.value for kind, _ in by_hash.values()],
-        "refs": [refs[item] for item in by_hash.values()],
-        "fingerprint": fingerprint(keys.current)})).all())
+    key_print = fingerprint(keys.current)
+    rows = [dict(lookup_hash=h, kind=kind.value, ref=refs[(kind, n)], key_fingerprint=key_print)
+            for h, (kind, n) in by_hash.items()]
+    stored: dict[str, str] = dict((await conn.execute(
+        insert_statement(pseudonyms, tuple(rows[0]), "ON CONFLICT DO NOTHING",
+                         returning="lookup_hash, ref"),
+        column_arrays(pseudonyms, tuple(rows[0]), rows))).all())
     raced = [h for h in by_hash if h not in stored]
     if raced:
         stored.update((await conn.execute(
