@@ -124,12 +124,15 @@ EVENTS: dict[str, EventSpec] = {t: EventSpec(t, m, topic.name) for t, m, topic i
 DEAD_LETTER_TOPICS = (DEAD_LETTER.name, INTAKE_DEAD_LETTER.name)
 
 
+_BY_MODEL: dict[type[Contract], EventSpec] = {spec.model: spec for spec in EVENTS.values()}
+
+
 def spec_for(model: type[Contract]) -> EventSpec:
     """The event type under which a data model is published."""
-    for spec in EVENTS.values():
-        if spec.model is model:
-            return spec
-    raise KeyError(f"{model.__name__} is not in the event catalogue")
+    try:
+        return _BY_MODEL[model]
+    except KeyError:
+        raise KeyError(f"{model.__name__} is not in the event catalogue") from None
 
 
 def shared_topics() -> list[TopicSpec]:

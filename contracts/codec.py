@@ -24,10 +24,15 @@ class Event(Generic[D]):
 
 def encode(envelope: Envelope, data: Contract) -> tuple[list[tuple[str, bytes]], bytes]:
     """Headers and payload of a record; the envelope's type must match the data's model."""
+    return envelope.to_headers(), encode_data(envelope, data)
+
+
+def encode_data(envelope: Envelope, data: Contract) -> bytes:
+    """The payload of a record; the envelope's type must match the data's model."""
     spec = spec_for(type(data))
     if spec.type != envelope.type:
         raise ValueError(f"envelope type {envelope.type} does not match data {spec.type}")
-    return envelope.to_headers(), data.model_dump_json().encode()
+    return data.__pydantic_serializer__.to_json(data)  # model_dump_json's bytes, not re-encoded
 
 
 def decode(

@@ -5,12 +5,12 @@ the event's data as JSON. ``correlationid`` (the household's case) and
 ``causationid`` (the event that caused this one) are CloudEvents extensions.
 """
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
+import orjson
 from pydantic import AwareDatetime, StringConstraints, ValidationError
 
 from contracts.base import Contract
@@ -39,14 +39,19 @@ class Envelope(Contract):
     correlationid: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     causationid: UUID | None = None
 
-    def to_headers(self) -> list[tuple[str, bytes]]:
-        headers = [(f"ce_{a}", str(getattr(self, a)).encode()) for a in _ATTRIBUTES
-                   if a not in ("time", "causationid")]
-        headers.append(("ce_time", self.time.isoformat().encode()))
+    def header_pairs(self) -> list[tuple[str, str]]:
+        """The headers as text, in the order ``to_headers`` sends them."""
+        pairs = [("ce_specversion", self.specversion), ("ce_id", str(self.id)),
+                 ("ce_type", self.type), ("ce_source", self.source),
+                 ("ce_subject", self.subject), ("ce_correlationid", self.correlationid),
+                 ("ce_time", self.time.isoformat())]
         if self.causationid is not None:
-            headers.append(("ce_causationid", str(self.causationid).encode()))
-        headers.append(("content-type", CONTENT_TYPE.encode()))
-        return headers
+            pairs.append(("ce_causationid", str(self.causationid)))
+        pairs.append(("content-type", CONTENT_TYPE))
+        return pairs
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        return [(name, value.encode()) for name, value in self.header_pairs()]
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes | str | None]]) -> "Envelope":
@@ -62,7 +67,7 @@ class Envelope(Contract):
         if missing:
             raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
         try:
-            return cls.model_validate_json(json.dumps(values))
+            return cls.model_validate_json(orjson.dumps(values))
         except ValidationError as exc:
             raise EnvelopeError(describe(exc)) from exc
 

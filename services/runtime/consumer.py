@@ -28,6 +28,7 @@ from contracts.errors import ContractViolation
 from services.runtime.deadletter import Failure, Record, send_dead_letter
 from services.runtime.failures import is_transient
 from services.runtime.observer import Observer, Unobserved, declared_type
+from services.runtime.relay import Outgoing
 from services.runtime.unit_of_work import UnitOfWork
 
 log = structlog.get_logger()
@@ -79,13 +80,13 @@ class RecordProcessor:
         *,
         max_backoff: float = 5.0,
         observer: Observer | None = None,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[Sequence[Outgoing]], None] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._producer = producer
         self._max_backoff = max_backoff
         self._observer: Observer = observer or Unobserved()
-        self._on_commit = on_commit or (lambda: None)
+        self._on_commit = on_commit or (lambda outgoing: None)
 
     async def process(self, sub: Subscription, record: Record) -> Outcome:
         return (await self.process_batch(sub, [record]))[0]
@@ -158,8 +159,8 @@ class RecordProcessor:
                     await sub.handler(event, uow)
                     outcomes.append(Outcome.PROCESSED)
             await uow.commit()
-        if uow.emitted:
-            self._on_commit()
+        if uow.outgoing:
+            self._on_commit(uow.outgoing)
         return outcomes
 
     async def _handle_with_retry(self, sub: Subscription, record: Record, event: Event) -> Outcome:
@@ -195,8 +196,8 @@ class RecordProcessor:
             await sub.handler(event, uow)
             await uow.commit()
         log.debug("event_handled", emitted=len(uow.emitted))
-        if uow.emitted:
-            self._on_commit()
+        if uow.outgoing:
+            self._on_commit(uow.outgoing)
         return Outcome.PROCESSED
 
     async def _dead_letter(self, sub: Subscription, record: Record, failure: Failure) -> Outcome:

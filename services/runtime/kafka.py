@@ -1,10 +1,12 @@
 """Kafka plumbing: topics from the catalogue, the producer, FastStream's broker."""
 
 import asyncio
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from faststream.kafka import KafkaBroker
 
 from contracts.catalogue import TOPICS, TopicSpec
@@ -43,6 +45,27 @@ async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> 
         await admin.close()
 
 
+class KeyHashCache:
+    """The default partitioner (murmur2 of the key, as the Java client), with each key's
+    hash remembered: aiokafka's murmur2 is pure Python, a few µs a record, and a
+    household's key comes back for every event of its case."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._hashes: dict[bytes, int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: Sequence[int],
+                 available: Sequence[int]) -> int:
+        if key is None:
+            return DefaultPartitioner()(key, all_partitions, available)  # type: ignore[no-any-return]
+        found = self._hashes.get(key)
+        if found is None:
+            if len(self._hashes) >= self._size:
+                self._hashes.clear()
+            found = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[found % len(all_partitions)]
+
+
 def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     # aiokafka defaults to acks=1 without idempotence: a leader failover could lose or
     # duplicate an acknowledged event. Both are set explicitly.
@@ -52,6 +75,7 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        partitioner=KeyHashCache(),
     )
 
 

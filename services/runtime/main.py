@@ -5,6 +5,7 @@ before the service starts until after it stopped.
 """
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -66,6 +67,19 @@ async def serve(
         await engine.dispose()
 
 
+def tune_gc() -> None:
+    """Collect the young generation every 10 000 allocations rather than every 700.
+
+    A batch allocates a few objects per record and event (envelopes, rows, tuples, none
+    of them in reference cycles that outlive it); at the default threshold the collector
+    ran every few hundred events and took a fifth of the time spent emitting them.
+    ``freeze`` moves what start-up loaded (modules, models) out of the collector's scans.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def run(definition: ServiceDefinition, settings: Settings, extra: ExtraTask | None = None) -> None:
     configure_logging(definition.name, settings.log_level)
+    tune_gc()
     asyncio.run(serve(definition, settings, extra))

@@ -2,10 +2,16 @@
 
 A crash between publishing and marking re-publishes those rows on restart; consumers
 drop the copies through their inbox, so every event has its effect exactly once.
+
+The outbox table decides what is published and in which order. The records themselves
+usually come from memory: a unit of work hands the relay what it has just committed, so
+the relay reads only the ids of unsent rows and fetches the rest (rows from before a
+restart, from another process of the service) from the table.
 """
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -18,6 +24,17 @@ from services.runtime.tables import ServiceTables
 log = structlog.get_logger()
 
 _IDS = bindparam("ids", type_=ARRAY(BigInteger))
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A committed outbox row, ready to send."""
+
+    id: int
+    topic: str
+    key: bytes
+    headers: list[tuple[str, bytes]]
+    payload: bytes
 
 
 class Producer(Protocol):
@@ -35,6 +52,7 @@ class OutboxRelay:
         *,
         poll_seconds: float = 0.5,
         batch_size: int = 500,
+        max_ready: int = 20_000,
     ) -> None:
         self._engine = engine
         self._tables = tables
@@ -42,47 +60,82 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        self._ready: dict[int, Outgoing] = {}
+        self._max_ready = max_ready
+        self._unsent = text(f"SELECT id FROM {tables.outbox.fullname} "
+                            "WHERE sent_at IS NULL ORDER BY id LIMIT :limit")
 
     def wake(self) -> None:
         """Rows were just committed: relay now rather than at the next poll."""
         self._wake.set()
 
+    @property
+    def kept(self) -> int:
+        """How many committed records wait in memory to be sent."""
+        return len(self._ready)
+
+    def committed(self, records: Sequence[Outgoing]) -> None:
+        """``records`` were just committed: keep them to send, and relay now.
+
+        Memory is bounded: past ``max_ready`` kept records (the broker is down, say),
+        the relay reads them from the table when their turn comes.
+        """
+        if len(self._ready) + len(records) <= self._max_ready:
+            self._ready.update((r.id, r) for r in records)
+        self._wake.set()
+
     async def relay_batch(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
-        outbox = self._tables.outbox
+        kept = set(self._ready)  # committed before the query below: it sees them
         async with self._engine.begin() as conn:
             # One relay per service at a time: a second relay would publish later rows of
-            # a household while the first still holds its earlier ones.
+            # a household while the first still holds its earlier ones. The lock has its
+            # own statement: the query below must see what the last holder marked sent.
             got = await conn.scalar(
                 text("SELECT pg_try_advisory_xact_lock(hashtext(:n))"),
                 {"n": f"{self._tables.schema}.outbox-relay"},
             )
             if not got:
                 return 0
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers,
-                           outbox.c.payload)
-                    .where(outbox.c.sent_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
-            if not rows:
+            ids = list((await conn.execute(
+                self._unsent, {"limit": self._batch_size})).scalars())
+            self._forget_sent_elsewhere(kept, ids)
+            if not ids:
                 return 0
-            await self._publish(rows)
-            await self._mark_sent(conn, [r.id for r in rows])
-        return len(rows)
+            await self._publish(await self._records(conn, ids))
+            await self._mark_sent(conn, ids)
+        for i in ids:
+            self._ready.pop(i, None)
+        return len(ids)
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
+    def _forget_sent_elsewhere(self, kept: set[int], ids: list[int]) -> None:
+        # A kept record the query did not pick, below the last id it picked (or with the
+        # query short of its limit), was sent already: by a relay in another process.
+        picked = set(ids)
+        last = ids[-1] if len(ids) == self._batch_size else None
+        for i in kept - picked:
+            if last is None or i < last:
+                self._ready.pop(i, None)
+
+    async def _records(self, conn: AsyncConnection, ids: list[int]) -> list[Outgoing]:
+        fetched = {i: self._ready[i] for i in ids if i in self._ready}
+        missing = [i for i in ids if i not in fetched]
+        if missing:
+            outbox = self._tables.outbox
+            rows = await conn.execute(
+                select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers,
+                       outbox.c.payload).where(outbox.c.id == any_(_IDS)), {"ids": missing})
+            fetched.update((r.id, Outgoing(r.id, r.topic, r.key.encode(),
+                                           [(k, v.encode()) for k, v in r.headers], r.payload))
+                           for r in rows)
+        return [fetched[i] for i in ids]
+
+    async def _publish(self, records: Sequence[Outgoing]) -> None:
         # Sends are queued in id order and awaited together: the idempotent producer keeps
         # per-partition order while batching many records into one request.
         futures = [
-            await self._producer.send(
-                row.topic, value=row.payload, key=row.key.encode(),
-                headers=[(k, v.encode()) for k, v in row.headers],
-            )
-            for row in rows
+            await self._producer.send(r.topic, value=r.payload, key=r.key, headers=r.headers)
+            for r in records
         ]
         await asyncio.gather(*futures)
 

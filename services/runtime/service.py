@@ -41,14 +41,14 @@ class ServiceDefinition:
 
 
 async def _tolerant_parser(records: tuple[Any, ...], original: Any) -> Any:
-    # FastStream decodes every header as UTF-8 before our code runs; one bad header would
-    # make it skip the batch. Parse sanitised copies, keep the originals for validation.
-    safe = tuple(
-        dataclasses.replace(record, headers=tuple(
-            (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers))
-        for record in records
-    )
-    message = await original(safe)
+    # FastStream decodes every header of every record as UTF-8 before our code runs (one
+    # bad header would make it skip the batch) and copies each into a dict we never read.
+    # It parses a sanitised copy of the first record only, for the batch's metadata; the
+    # adapter reads the original records, and the RecordProcessor validates each.
+    first = records[0]
+    safe = dataclasses.replace(first, headers=tuple(
+        (k, (v or b"").decode("utf-8", "replace").encode()) for k, v in first.headers))
+    message = await original((safe,))
     message.raw_message = records
     return message
 
@@ -71,7 +71,7 @@ class ServiceRuntime:
             engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
-                                         on_commit=self.relay.wake)
+                                         on_commit=self.relay.committed)
         self._stop = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None
         self.started = False
@@ -93,7 +93,7 @@ class ServiceRuntime:
         self.subscribers[sub.name] = subscriber
 
         @subscriber
-        async def adapter(body: list[bytes], msg: KafkaMessage) -> None:
+        async def adapter(msg: KafkaMessage) -> None:
             raws = cast(tuple[ConsumerRecord[bytes, bytes], ...], msg.raw_message)
             consumer = cast(AIOKafkaConsumer, msg.consumer)
             await processor.process_batch(sub, [

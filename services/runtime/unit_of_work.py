@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from contracts.base import Contract
 from contracts.catalogue import spec_for
-from contracts.codec import encode
+from contracts.codec import encode_data
 from contracts.envelope import Envelope, new_envelope
 from services.runtime.bulk import column_arrays, insert_statement
+from services.runtime.relay import Outgoing
 from services.runtime.tables import ServiceTables
 
 
@@ -27,9 +28,11 @@ class UnitOfWork:
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._locked_keys: set[str] = set()
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[tuple[dict[str, Any], list[tuple[str, bytes]]]] = []
         self._deferred: dict[tuple[Table, tuple[str, ...], str], list[dict[str, Any]]] = {}
         self.emitted: list[Envelope] = []
+        self.outgoing: list[Outgoing] = []
+        """The outbox rows written, as the relay sends them (once committed)."""
         self.memo: dict[Any, Any] = {}
         """Scratch space for this transaction: what a subscription's ``prepare`` read."""
 
@@ -90,10 +93,12 @@ class UnitOfWork:
             type=spec.type, source=self.source, subject=subject,
             correlationid=correlationid, causationid=causationid, time=time,
         )
-        headers, payload = encode(envelope, data)
-        self._pending.append(dict(
-            event_id=envelope.id, topic=spec.topic, key=subject,
-            headers=[[k, v.decode()] for k, v in headers], payload=payload,
+        pairs = envelope.header_pairs()
+        payload = encode_data(envelope, data)
+        self._pending.append((
+            dict(event_id=envelope.id, topic=spec.topic, key=subject, headers=pairs,
+                 payload=payload),
+            [(name, value.encode()) for name, value in pairs],
         ))
         self.emitted.append(envelope)
         return envelope
@@ -127,10 +132,16 @@ class UnitOfWork:
             await self.insert(table, rows, on_conflict)
         if not self._pending:
             return
-        await self._lock_keys({row["key"] for row in self._pending})
+        await self._lock_keys({row["key"] for row, _ in self._pending})
         pending, self._pending = self._pending, []
         # Ids are allocated in row order: the order the handlers emitted the events.
-        await self.insert(self._tables.outbox, pending)
+        written = await self.insert(self._tables.outbox, [row for row, _ in pending],
+                                    returning="event_id, id")
+        ids: dict[UUID, int] = {r.event_id: r.id for r in written}
+        self.outgoing.extend(
+            Outgoing(ids[row["event_id"]], row["topic"], row["key"].encode(), headers,
+                     row["payload"])
+            for row, headers in pending)
 
     async def _lock_keys(self, keys: set[str]) -> None:
         # Outbox ids come from a sequence, allocated at insert but visible only at commit.

@@ -1,0 +1,112 @@
+"""The relay sends what the outbox table says, in its order, from memory when it can."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.catalogue import SOCIAL_HOUSING
+from contracts.events.social import HousingFlagged, HousingNeed
+from services.runtime.kafka import make_producer
+from services.runtime.relay import OutboxRelay, Outgoing
+from services.runtime.settings import Settings
+from services.runtime.tables import ServiceTables
+from services.runtime.unit_of_work import UnitOfWork
+from tests.support import read_all
+
+pytestmark = pytest.mark.integration
+
+TABLES = ServiceTables("relay_test")
+
+
+@pytest.fixture(scope="module")
+async def relay_schema(engine: AsyncEngine) -> AsyncIterator[ServiceTables]:
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {TABLES.schema}")
+        await conn.run_sync(TABLES.metadata.create_all)
+    yield TABLES
+
+
+@pytest.fixture
+async def kafka_producer(stack_settings: Settings) -> AsyncIterator:
+    producer = make_producer(stack_settings.kafka_bootstrap_servers, "relay-test")
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def commit_flags(engine: AsyncEngine, tables: ServiceTables,
+                       count: int) -> tuple[list[str], list[Outgoing]]:
+    refs = ["h-" + uuid.uuid4().hex for _ in range(count)]
+    async with UnitOfWork(engine, tables, "sinergi/relay-test") as uow:
+        for ref in refs:
+            await uow.emit(HousingFlagged(household_ref=ref, region_code="6472",
+                                          village="Sungai Pinang", needs=[HousingNeed.SANITATION]),
+                           subject=ref, correlationid=ref, causationid=None)
+        await uow.commit()
+    return refs, uow.outgoing
+
+
+async def drain(relay: OutboxRelay) -> None:
+    while await relay.relay_batch():
+        pass
+
+
+async def published(settings: Settings, refs: list[str]) -> list[tuple]:
+    wanted = {ref.encode() for ref in refs}
+    return [(r.key, tuple(r.headers), r.value)
+            for r in await read_all(settings, [SOCIAL_HOUSING.name]) if r.key in wanted]
+
+
+async def test_a_record_sent_from_memory_equals_the_one_read_from_the_table(
+    stack_settings: Settings, engine: AsyncEngine, relay_schema: ServiceTables, kafka_producer
+) -> None:
+    refs, outgoing = await commit_flags(engine, relay_schema, 3)
+    from_memory = OutboxRelay(engine, relay_schema, kafka_producer)
+    from_memory.committed(outgoing)
+    await drain(from_memory)
+    assert from_memory.kept == 0
+    first = await published(stack_settings, refs)
+
+    # The same rows again, by a relay that has nothing in memory: it reads the table.
+    outbox = relay_schema.outbox
+    async with engine.begin() as conn:
+        await conn.execute(update(outbox).where(outbox.c.key.in_(refs)).values(sent_at=None))
+    await drain(OutboxRelay(engine, relay_schema, kafka_producer))
+    both = await published(stack_settings, refs)
+
+    assert len(first) == 3
+    assert sorted(both) == sorted(first + first)
+
+
+async def test_records_another_relay_sent_are_forgotten_not_sent_again(
+    stack_settings: Settings, engine: AsyncEngine, relay_schema: ServiceTables, kafka_producer
+) -> None:
+    refs, outgoing = await commit_flags(engine, relay_schema, 4)
+    this_process = OutboxRelay(engine, relay_schema, kafka_producer)
+    this_process.committed(outgoing)
+    await drain(OutboxRelay(engine, relay_schema, kafka_producer))  # another process's relay
+
+    assert await this_process.relay_batch() == 0
+    assert this_process.kept == 0
+    assert len(await published(stack_settings, refs)) == 4
+
+
+async def test_past_its_bound_the_relay_keeps_nothing_and_reads_the_table(
+    stack_settings: Settings, engine: AsyncEngine, relay_schema: ServiceTables, kafka_producer
+) -> None:
+    refs, outgoing = await commit_flags(engine, relay_schema, 5)
+    relay = OutboxRelay(engine, relay_schema, kafka_producer, max_ready=4)
+    relay.committed(outgoing)
+    assert relay.kept == 0
+    await drain(relay)
+
+    outbox = relay_schema.outbox
+    async with engine.connect() as conn:
+        unsent = (await conn.execute(select(outbox.c.id).where(
+            outbox.c.key.in_(refs), outbox.c.sent_at.is_(None)))).all()
+    assert unsent == []
+    assert sorted(key for key, _, _ in await published(stack_settings, refs)) == \
+        sorted(ref.encode() for ref in refs)
