@@ -27,6 +27,7 @@ from contracts.codec import Event, decode
 from contracts.errors import ContractViolation
 from services.runtime.deadletter import Failure, Record, send_dead_letter
 from services.runtime.failures import is_transient
+from services.runtime.logging import EventLogContext
 from services.runtime.observer import Observer, Unobserved, declared_type
 from services.runtime.relay import Outgoing
 from services.runtime.unit_of_work import UnitOfWork
@@ -220,7 +221,5 @@ def _record_context(record: Record) -> AbstractContextManager[object]:
         topic=record.topic, partition=record.partition, offset=record.offset)
 
 
-def _event_context(event: Event) -> AbstractContextManager[object]:
-    env = event.envelope
-    return structlog.contextvars.bound_contextvars(
-        event_id=str(env.id), event_type=env.type, correlation_id=env.correlationid)
+def _event_context(event: Event) -> EventLogContext:
+    return EventLogContext(event.envelope)

@@ -10,7 +10,7 @@ restart, from another process of the service) from the table.
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.runtime.kafka import KeyHashCache
 from services.runtime.tables import ServiceTables
 
 log = structlog.get_logger()
@@ -38,9 +39,14 @@ class Outgoing:
 
 
 class Producer(Protocol):
-    async def send(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> "asyncio.Future[Any]": ...
+    """What the relay needs of an ``AIOKafkaProducer``."""
+
+    async def partitions_for(self, topic: str) -> set[int]: ...
+
+    def create_batch(self) -> Any: ...
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int
+                         ) -> "asyncio.Future[Any]": ...
 
 
 class OutboxRelay:
@@ -53,6 +59,7 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         batch_size: int = 500,
         max_ready: int = 20_000,
+        partitioner: Callable[[bytes, list[int], list[int]], int] | None = None,
     ) -> None:
         self._engine = engine
         self._tables = tables
@@ -62,6 +69,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._ready: dict[int, Outgoing] = {}
         self._max_ready = max_ready
+        self._partitioner = partitioner or KeyHashCache()
         self._unsent = text(f"SELECT id FROM {tables.outbox.fullname} "
                             "WHERE sent_at IS NULL ORDER BY id LIMIT :limit")
 
@@ -131,12 +139,23 @@ class OutboxRelay:
         return [fetched[i] for i in ids]
 
     async def _publish(self, records: Sequence[Outgoing]) -> None:
-        # Sends are queued in id order and awaited together: the idempotent producer keeps
-        # per-partition order while batching many records into one request.
-        futures = [
-            await self._producer.send(r.topic, value=r.payload, key=r.key, headers=r.headers)
-            for r in records
-        ]
+        # Records are appended in id order to one chain of batches per partition, and the
+        # batches sent together: per-partition order is kept (the idempotent producer
+        # keeps it across retries), and a record costs an append (about 1 µs) instead of
+        # a send (tens of µs: a future, a partition lookup, an accumulator visit each).
+        partitions: dict[str, list[int]] = {}
+        chains: dict[tuple[str, int], list[Any]] = {}
+        for r in records:
+            if r.topic not in partitions:
+                partitions[r.topic] = sorted(await self._producer.partitions_for(r.topic))
+            known = partitions[r.topic]
+            chain = chains.setdefault((r.topic, self._partitioner(r.key, known, known)), [])
+            if not chain or chain[-1].append(timestamp=None, key=r.key, value=r.payload,
+                                              headers=r.headers) is None:
+                chain.append(self._producer.create_batch())  # an empty batch takes any record
+                chain[-1].append(timestamp=None, key=r.key, value=r.payload, headers=r.headers)
+        futures = [await self._producer.send_batch(batch, topic, partition=partition)
+                   for (topic, partition), chain in chains.items() for batch in chain]
         await asyncio.gather(*futures)
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:

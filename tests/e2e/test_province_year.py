@@ -110,7 +110,15 @@ def test_every_graduate_met_every_criterion_when_it_graduated(province: dict) ->
         needs = {n for f in of_type(before, "social.housing.flagged") for n in f["data"]["needs"]}
         resolved = {r["data"]["need"] for r in of_type(before, "social.housing.resolved")}
         assert needs <= resolved, (ref, needs - resolved)
+        # Dinsos decides on what it has heard: a risk it had taken up (its follow-up is
+        # before the graduation) must have ended in a re-engagement. A risk Education raised
+        # while a ticket completion, from Public Works' stream, triggered the graduation had
+        # not reached Dinsos yet; two agencies' streams have no order between them.
+        known = {f["data"]["risk_event_id"]
+                 for f in of_type(before, "social.case.follow_up_opened")}
         for risk in of_type(before, "education.dropout.risk"):
+            if str(risk["event_id"]) not in known:
+                continue
             later = before[before.index(risk):]
             assert any(r["data"]["risk_event_id"] == str(risk["event_id"])
                        for r in of_type(later, "education.pupil.reengaged")), ref

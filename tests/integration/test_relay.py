@@ -4,6 +4,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,8 +56,9 @@ async def drain(relay: OutboxRelay) -> None:
 
 
 async def published(settings: Settings, refs: list[str]) -> list[tuple]:
+    """Key, partition, headers and value of each record of ``refs`` on the topic."""
     wanted = {ref.encode() for ref in refs}
-    return [(r.key, tuple(r.headers), r.value)
+    return [(r.key, r.partition, tuple(r.headers), r.value)
             for r in await read_all(settings, [SOCIAL_HOUSING.name]) if r.key in wanted]
 
 
@@ -79,6 +81,9 @@ async def test_a_record_sent_from_memory_equals_the_one_read_from_the_table(
 
     assert len(first) == 3
     assert sorted(both) == sorted(first + first)
+    partitions = list(range(SOCIAL_HOUSING.partitions))  # as the Java client would choose
+    assert [p for _, p, _, _ in first] == [DefaultPartitioner()(k, partitions, partitions)
+                                          for k, _, _, _ in first]
 
 
 async def test_records_another_relay_sent_are_forgotten_not_sent_again(
@@ -108,5 +113,5 @@ async def test_past_its_bound_the_relay_keeps_nothing_and_reads_the_table(
         unsent = (await conn.execute(select(outbox.c.id).where(
             outbox.c.key.in_(refs), outbox.c.sent_at.is_(None)))).all()
     assert unsent == []
-    assert sorted(key for key, _, _ in await published(stack_settings, refs)) == \
+    assert sorted(key for key, _, _, _ in await published(stack_settings, refs)) == \
         sorted(ref.encode() for ref in refs)
