@@ -13,7 +13,6 @@ from typing import Any, cast
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
 from faststream import AckPolicy
 from faststream.kafka import KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber
@@ -24,6 +23,7 @@ from services.runtime.db import migrate
 from services.runtime.deadletter import Record
 from services.runtime.kafka import ensure_topics, make_broker, make_producer
 from services.runtime.metrics import ServiceMetrics
+from services.runtime.offsets import OffsetCommits
 from services.runtime.relay import OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
@@ -72,6 +72,7 @@ class ServiceRuntime:
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
                                          on_commit=self.relay.committed)
+        self.offsets = OffsetCommits()
         self._stop = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None
         self.started = False
@@ -83,7 +84,7 @@ class ServiceRuntime:
         return UnitOfWork(self.engine, self.definition.tables, f"sinergi/{self.definition.name}")
 
     def _subscribe(self, sub: Subscription) -> None:
-        processor, metrics = self.processor, self.metrics
+        processor, metrics, offsets = self.processor, self.metrics, self.offsets
         subscriber = self.broker.subscriber(
             *sub.topics, group_id=sub.name, ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest", parser=_tolerant_parser, decoder=_raw_decoder,
@@ -104,12 +105,7 @@ class ServiceRuntime:
             positions = {TopicPartition(raw.topic, raw.partition): raw.offset + 1 for raw in raws}
             for partition, position in positions.items():
                 metrics.finished(sub.name, partition, position)
-            try:
-                await consumer.commit(positions)
-            except (CommitFailedError, IllegalStateError) as exc:
-                # The partitions moved to another member during a rebalance; it re-reads
-                # these records and its inbox drops the copies. Nothing to do here.
-                log.warning("offset_commit_skipped", error=repr(exc))
+            await offsets.commit(consumer, positions)
 
     async def start(self, *, relay: bool = True, migrate_schema: bool = True) -> None:
         if migrate_schema:
@@ -117,6 +113,7 @@ class ServiceRuntime:
         await ensure_topics(self.settings.kafka_bootstrap_servers,
                             self.settings.replication_factor)
         await self.producer.start()
+        self.offsets.resume()
         await self.broker.start()
         if relay:
             self.start_relay()
@@ -132,6 +129,7 @@ class ServiceRuntime:
         self._stop.set()
         if self._relay_task is not None:
             await self._relay_task
+        await self.offsets.finish()
         await self.broker.stop()
         await self.producer.stop()
         log.info("service_stopped")

@@ -1,0 +1,69 @@
+"""A batch's offset commit overlaps the next batch, never overtakes the one before it."""
+
+import asyncio
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from services.runtime.offsets import OffsetCommits
+
+pytestmark = pytest.mark.unit
+
+TP = TopicPartition("sinergi.social.housing", 0)
+
+
+class SlowConsumer:
+    """Each commit waits until the test lets it finish."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.started: list[int] = []
+        self.done: list[int] = []
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def commit(self, positions: dict[TopicPartition, int]) -> None:
+        self.started.append(positions[TP])
+        await self.release.wait()
+        if self.fail:
+            raise CommitFailedError("rebalanced")
+        self.done.append(positions[TP])
+
+
+async def test_the_handler_goes_on_while_its_commit_is_in_flight() -> None:
+    consumer, offsets = SlowConsumer(), OffsetCommits()
+    await offsets.commit(consumer, {TP: 10})  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the commit task starts
+    assert consumer.started == [10] and consumer.done == []
+    consumer.release.set()
+    await offsets.finish()
+    assert consumer.done == [10]
+
+
+async def test_a_commit_starts_only_after_the_previous_one_finished() -> None:
+    consumer, offsets = SlowConsumer(), OffsetCommits()
+    await offsets.commit(consumer, {TP: 10})  # type: ignore[arg-type]
+    second = asyncio.create_task(offsets.commit(consumer, {TP: 20}))  # type: ignore[arg-type]
+    for _ in range(5):  # let the second commit run as far as it can
+        await asyncio.sleep(0)
+    assert consumer.started == [10] and not second.done()
+    consumer.release.set()
+    await second
+    await offsets.finish()
+    assert consumer.done == [10, 20]
+
+
+async def test_after_finish_a_commit_completes_before_the_handler_returns() -> None:
+    consumer, offsets = SlowConsumer(), OffsetCommits()
+    consumer.release.set()
+    await offsets.finish()
+    await offsets.commit(consumer, {TP: 30})  # type: ignore[arg-type]
+    assert consumer.done == [30]
+
+
+async def test_a_refused_commit_is_logged_not_raised() -> None:
+    consumer, offsets = SlowConsumer(fail=True), OffsetCommits()
+    consumer.release.set()
+    await offsets.commit(consumer, {TP: 40})  # type: ignore[arg-type]
+    await offsets.finish()
+    assert consumer.started == [40] and consumer.done == []
