@@ -154,8 +154,11 @@ class OutboxRelay:
                                               headers=r.headers) is None:
                 chain.append(self._producer.create_batch())  # an empty batch takes any record
                 chain[-1].append(timestamp=None, key=r.key, value=r.payload, headers=r.headers)
-        futures = [await self._producer.send_batch(batch, topic, partition=partition)
-                   for (topic, partition), chain in chains.items() for batch in chain]
+        futures = []
+        for (topic, partition), chain in chains.items():
+            for batch in chain:
+                batch.close()  # complete: sent now, not after the producer's linger
+                futures.append(await self._producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
     async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
