@@ -67,7 +67,8 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._wake = asyncio.Event()
-        self._ready: dict[int, Outgoing] = {}
+        self._ready: dict[int, tuple[int, Outgoing]] = {}  # id: (when kept, record)
+        self._kept_calls = 0
         self._max_ready = max_ready
         self._partitioner = partitioner or KeyHashCache()
         self._unsent = text(f"SELECT id FROM {tables.outbox.fullname} "
@@ -89,12 +90,13 @@ class OutboxRelay:
         the relay reads them from the table when their turn comes.
         """
         if len(self._ready) + len(records) <= self._max_ready:
-            self._ready.update((r.id, r) for r in records)
+            self._kept_calls += 1
+            self._ready.update((r.id, (self._kept_calls, r)) for r in records)
         self._wake.set()
 
     async def relay_batch(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
-        kept = set(self._ready)  # committed before the query below: it sees them
+        kept_before = self._kept_calls  # what was kept by now, the query below sees
         async with self._engine.begin() as conn:
             # One relay per service at a time: a second relay would publish later rows of
             # a household while the first still holds its earlier ones. The lock has its
@@ -107,7 +109,8 @@ class OutboxRelay:
                 return 0
             ids = list((await conn.execute(
                 self._unsent, {"limit": self._batch_size})).scalars())
-            self._forget_sent_elsewhere(kept, ids)
+            if len(ids) < self._batch_size:
+                self._forget_sent_elsewhere(kept_before, ids)
             if not ids:
                 return 0
             await self._publish(await self._records(conn, ids))
@@ -116,17 +119,18 @@ class OutboxRelay:
             self._ready.pop(i, None)
         return len(ids)
 
-    def _forget_sent_elsewhere(self, kept: set[int], ids: list[int]) -> None:
-        # A kept record the query did not pick, below the last id it picked (or with the
-        # query short of its limit), was sent already: by a relay in another process.
+    def _forget_sent_elsewhere(self, kept_before: int, ids: list[int]) -> None:
+        # Caught up (the query found fewer rows than it may pick): a record kept before the
+        # query and not picked was sent already, by a relay in another process. While the
+        # relay is behind they wait: looking at every kept record on every batch made the
+        # relay slower the further behind it was.
         picked = set(ids)
-        last = ids[-1] if len(ids) == self._batch_size else None
-        for i in kept - picked:
-            if last is None or i < last:
-                self._ready.pop(i, None)
+        for i in [i for i, (when, _) in self._ready.items()
+                  if when <= kept_before and i not in picked]:
+            del self._ready[i]
 
     async def _records(self, conn: AsyncConnection, ids: list[int]) -> list[Outgoing]:
-        fetched = {i: self._ready[i] for i in ids if i in self._ready}
+        fetched = {i: self._ready[i][1] for i in ids if i in self._ready}
         missing = [i for i in ids if i not in fetched]
         if missing:
             outbox = self._tables.outbox

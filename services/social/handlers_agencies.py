@@ -3,7 +3,6 @@
 from datetime import timedelta, timezone
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 
 from contracts.codec import Event
 from contracts.events.education import DropoutRisk, PupilReengaged
@@ -16,6 +15,7 @@ from contracts.events.social import FollowUpOpened, HousingNeed, Resolution
 from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.graduation import RESOLVED, NeedStatus
+from services.social.prefetch import registered
 from services.social.progress import graduate_if_ready, resolve_need
 from services.social.store import lock_household, need_of_ticket
 from services.social.tables import dropout_risks, household_needs
@@ -24,20 +24,30 @@ WITA = timezone(timedelta(hours=8), "WITA")
 """East Kalimantan's clock (Waktu Indonesia Tengah, no daylight saving)."""
 
 
+# The first ticket per need counts: only a need still waiting for one takes it.
+_TRACK_TICKET = (
+    "ON CONFLICT (household_ref, need) DO UPDATE SET status = EXCLUDED.status, "
+    f"ticket_id = EXCLUDED.ticket_id WHERE household_needs.status = '{NeedStatus.FLAGGED}'"
+)
+
+
 async def track_ticket(event: Event[WorksTicketOpened], uow: UnitOfWork) -> None:
-    """Remember which ticket works on which flagged need; the first ticket per need counts."""
+    """Remember which ticket works on which flagged need; the first ticket per need counts.
+
+    Written with the batch's other tickets at commit (``uow.add``): nothing in a batch of
+    ticket events reads it back, except the completion or rejection of a ticket opened in
+    the same batch, which then finds no ticket and sends the batch one record at a time.
+    """
     ticket = event.data
-    household = await lock_household(uow.conn, ticket.household_ref)
-    await uow.conn.execute(
-        insert(household_needs)
-        .values(household_ref=household.ref, need=ticket.need.value, status=NeedStatus.OPEN,
-                ticket_id=ticket.ticket_id)
-        .on_conflict_do_update(
-            index_elements=[household_needs.c.household_ref, household_needs.c.need],
-            set_=dict(status=NeedStatus.OPEN, ticket_id=ticket.ticket_id),
-            where=household_needs.c.status == NeedStatus.FLAGGED,
-        )
-    )
+    known = registered(uow, ticket.household_ref)
+    if known is None:  # handled alone, without the batch's prefetch
+        await lock_household(uow.conn, ticket.household_ref)
+    elif not known:
+        raise Rejected("unknown_household",
+                       f"household {ticket.household_ref} is not registered with Dinsos")
+    uow.add(household_needs, dict(household_ref=ticket.household_ref, need=ticket.need.value,
+                                  status=NeedStatus.OPEN.value, ticket_id=ticket.ticket_id),
+            _TRACK_TICKET)
 
 
 async def _tracked_need(uow: UnitOfWork, ref: str, ticket: WorksTicketCompleted

@@ -26,6 +26,7 @@ from services.social.pseudonym import Keys, Kind, Known, resolve_refs
 from services.social.tables import households, referred_children
 
 _DEFER_WRITES = "social.defer_registration_writes"
+_REGISTERED = "social.registered_households"
 _REFS = bindparam("refs", type_=ARRAY(Text))
 ABSENT = object()
 """``take_household``'s answer for a ref the batch did not read."""
@@ -63,12 +64,20 @@ def registration_writes_deferred(uow: UnitOfWork) -> bool:
 
 
 async def lock_households(events: Sequence[Event], uow: UnitOfWork) -> None:
-    """Lock the batch's households (by ``household_ref``) before any handler locks one."""
+    """Lock the batch's households (by ``household_ref``) before any handler locks one, and
+    note which of them Dinsos has registered (see ``registered``)."""
     refs = sorted({e.data.household_ref for e in events if hasattr(e.data, "household_ref")})
     if refs:
-        await uow.conn.execute(select(households.c.household_ref).where(
-            households.c.household_ref == any_(_REFS)).order_by(households.c.household_ref)
-            .with_for_update(), {"refs": refs})
+        uow.memo[_REGISTERED] = set((await uow.conn.execute(
+            select(households.c.household_ref).where(households.c.household_ref == any_(_REFS))
+            .order_by(households.c.household_ref).with_for_update(), {"refs": refs})).scalars())
+
+
+def registered(uow: UnitOfWork, ref: str) -> bool | None:
+    """Whether the household is registered, as ``lock_households`` found it (its row is
+    locked, and no handler unregisters one); None if the batch's households were not read."""
+    found: set[str] | None = uow.memo.get(_REGISTERED)
+    return None if found is None else ref in found
 
 
 async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:

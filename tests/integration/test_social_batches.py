@@ -2,6 +2,7 @@
 handling the records one by one gives."""
 
 import secrets
+import uuid
 from datetime import date
 
 import pytest
@@ -10,18 +11,27 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.base import Contract
-from contracts.catalogue import SOCIAL_EDUCATION, SOCIAL_HOUSING, SOCIAL_INTAKE
+from contracts.catalogue import (
+    PUBLIC_WORKS_TICKET,
+    SOCIAL_EDUCATION,
+    SOCIAL_HOUSING,
+    SOCIAL_INTAKE,
+)
 from contracts.codec import encode
 from contracts.envelope import new_envelope
 from contracts.events.intake import HouseholdIntake, IncomeReport
+from contracts.events.public_works import WorksTicketOpened
+from contracts.events.social import HousingNeed
 from services.runtime.consumer import Outcome
 from services.runtime.deadletter import Record
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.social.empowerment import school_age_children
 from services.social.pseudonym import household_ref, person_ref
+from services.social.rules import housing_needs
 from services.social.tables import (
     TABLES,
+    household_needs,
     households,
     income_reports,
     pseudonyms,
@@ -41,9 +51,21 @@ def intake_record(data: Contract, offset: int, kk_number: str) -> Record:
     return Record(SOCIAL_INTAKE.name, 0, offset, kk_number.encode(), payload, tuple(headers))
 
 
-async def handle(settings: Settings, engine: AsyncEngine, records: list[Record]) -> list[Outcome]:
+def ticket_opened_record(ref: str, need: HousingNeed, ticket_id: uuid.UUID,
+                         offset: int) -> Record:
+    envelope = new_envelope(type="public_works.ticket.opened.v1",
+                            source="sinergi/public_works", subject=ref, correlationid=ref,
+                            causationid=None)
+    headers, payload = encode(envelope, WorksTicketOpened(
+        ticket_id=ticket_id, household_ref=ref, region_code="6472", need=need,
+        flag_event_id=uuid.uuid4(), due_on=date(2025, 3, 1)))
+    return Record(PUBLIC_WORKS_TICKET.name, 0, offset, ref.encode(), payload, tuple(headers))
+
+
+async def handle(settings: Settings, engine: AsyncEngine, records: list[Record],
+                 subscription: str = "social.intake") -> list[Outcome]:
     runtime = ServiceRuntime(definitions(settings)["social"], settings, engine)
-    sub = next(s for s in runtime.definition.subscriptions if s.name == "social.intake")
+    sub = next(s for s in runtime.definition.subscriptions if s.name == subscription)
     await runtime.producer.start()
     try:
         return await runtime.processor.process_batch(sub, records)
@@ -147,3 +169,57 @@ async def test_a_batch_under_a_new_key_keeps_the_refs_minted_under_the_retired_o
             households.c.household_ref == household_ref(k2.encode(), newcomer.kk_number))) == 1
     for h in (tracked, legacy):  # re-assessed, not registered again, children not re-referred
         assert await outbox_count(engine, old[h.kk_number], SOCIAL_EDUCATION.name) == 1
+
+
+async def registered_needs(settings: Settings, engine: AsyncEngine,
+                           count: int) -> list[tuple[str, HousingNeed]]:
+    intakes = fresh_intakes(count)  # every one with a housing need
+    key = settings.pseudonym_key.get_secret_value().encode()
+    await handle(settings, engine, [intake_record(i, n, i.kk_number)
+                                    for n, i in enumerate(intakes)])
+    return [(household_ref(key, i.kk_number), need) for i in intakes
+            for need in housing_needs(i.housing, len(i.members))]
+
+
+async def tracked_needs(engine: AsyncEngine, refs: set[str]) -> dict[tuple[str, str], tuple]:
+    async with engine.connect() as conn:
+        return {(r.household_ref, r.need): (r.status, r.ticket_id)
+                for r in await conn.execute(select(household_needs).where(
+                    household_needs.c.household_ref.in_(refs)))}
+
+
+async def test_a_batch_of_ticket_openings_gives_each_flagged_need_its_first_ticket(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    needs = await registered_needs(stack_settings, engine, 3)
+    first = {(ref, need.value): uuid.uuid4() for ref, need in needs}
+    outcomes = await handle(stack_settings, engine, [
+        ticket_opened_record(ref, need, first[(ref, need.value)], n)
+        for n, (ref, need) in enumerate(needs)], "social.tickets")
+    assert outcomes == [Outcome.PROCESSED] * len(needs)
+
+    ref, need = needs[0]  # a later ticket for a need that has one does not count
+    later = await handle(stack_settings, engine, [
+        ticket_opened_record(ref, need, uuid.uuid4(), 0),
+        ticket_opened_record(needs[-1][0], needs[-1][1], uuid.uuid4(), 1)], "social.tickets")
+    assert later == [Outcome.PROCESSED, Outcome.PROCESSED]
+    assert await tracked_needs(engine, {ref for ref, _ in needs}) == {
+        need: ("open", ticket) for need, ticket in first.items()}
+
+
+async def test_a_ticket_for_an_unregistered_household_is_refused_alone_in_its_batch(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    needs = await registered_needs(stack_settings, engine, 2)
+    tickets = {(ref, need.value): uuid.uuid4() for ref, need in needs}
+    records = [ticket_opened_record(ref, need, tickets[(ref, need.value)], n)
+               for n, (ref, need) in enumerate(needs)]
+    stranger = "h-" + secrets.token_hex(16)
+    records.insert(1, ticket_opened_record(stranger, HousingNeed.SANITATION, uuid.uuid4(), 99))
+
+    outcomes = await handle(stack_settings, engine, records, "social.tickets")
+
+    assert outcomes[1] == Outcome.DEAD_LETTERED
+    assert outcomes[:1] + outcomes[2:] == [Outcome.PROCESSED] * len(needs)
+    assert await tracked_needs(engine, {ref for ref, _ in needs}) == {
+        need: ("open", ticket) for need, ticket in tickets.items()}
