@@ -57,7 +57,7 @@ class OutboxRelay:
         producer: Producer,
         *,
         poll_seconds: float = 0.5,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         max_ready: int = 20_000,
         partitioner: Callable[[bytes, list[int], list[int]], int] | None = None,
     ) -> None:

@@ -68,7 +68,8 @@ class ServiceRuntime:
         self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name)
         self.metrics = ServiceMetrics(definition.name)
         self.relay = OutboxRelay(
-            engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds
+            engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds,
+            batch_size=settings.relay_batch_size,
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
                                          on_commit=self.relay.committed)

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default=500, ge=1, validation_alias="SINERGI_BATCH_SIZE",
         description="Most records a consumer takes from Kafka and handles in one transaction",
     )
+    relay_batch_size: int = Field(
+        default=2000, ge=1, validation_alias="SINERGI_RELAY_BATCH_SIZE",
+        description="Most outbox rows the relay sends in one round (Dinsos emits about four "
+                    "events per record it handles: a round of 500 fell behind)",
+    )
     batch_wait_ms: int = Field(
         default=10, ge=1, validation_alias="SINERGI_BATCH_WAIT_MS",
         description="Milliseconds an idle consumer waits for records before polling again",

@@ -59,6 +59,13 @@ def by_data_type(routes: Mapping[type[Contract], Handler]) -> Handler:
     return route
 
 
+def agency_subscription(name: str, topic: str,
+                        routes: Mapping[type[Contract], Handler]) -> Subscription:
+    """Another agency's topic: the households of the routed events are locked per batch."""
+    return Subscription(name, (topic,), by_data_type(routes),
+                        prepare=partial(lock_households, concerning=tuple(routes)))
+
+
 def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE,
           previous_keys: Sequence[bytes] = ()) -> ServiceDefinition:
     """``previous_keys``: retired pseudonym keys whose refs must still resolve."""
@@ -76,14 +83,14 @@ def build(pseudonym_key: bytes, poverty_line: int = DEFAULT_POVERTY_LINE,
                 RejectionAcknowledgement: partial(
                     acknowledge_rejection, pseudonym_keys=key, poverty_line=line),
             }), prepare=partial(prepare_intake, pseudonym_keys=key)),
-            Subscription("social.tickets", (PUBLIC_WORKS_TICKET.name,), by_data_type({
+            agency_subscription("social.tickets", PUBLIC_WORKS_TICKET.name, {
                 WorksTicketOpened: track_ticket,
                 WorksTicketCompleted: partial(resolve_completed_need, poverty_line=line),
                 WorksTicketRejected: record_ticket_rejection,
-            }), prepare=lock_households),
-            Subscription("social.pupils", (EDUCATION_PUPIL.name,), by_data_type({
+            }),
+            agency_subscription("social.pupils", EDUCATION_PUPIL.name, {
                 DropoutRisk: open_follow_up,
                 PupilReengaged: partial(close_dropout_risk, poverty_line=line),
-            }), prepare=lock_households),
+            }),
         ],
     )

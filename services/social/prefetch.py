@@ -63,10 +63,13 @@ def registration_writes_deferred(uow: UnitOfWork) -> bool:
     return bool(uow.memo.get(_DEFER_WRITES))
 
 
-async def lock_households(events: Sequence[Event], uow: UnitOfWork) -> None:
-    """Lock the batch's households (by ``household_ref``) before any handler locks one, and
-    note which of them Dinsos has registered (see ``registered``)."""
-    refs = sorted({e.data.household_ref for e in events if hasattr(e.data, "household_ref")})
+async def lock_households(events: Sequence[Event], uow: UnitOfWork,
+                          concerning: tuple[type, ...]) -> None:
+    """Lock the households (by ``household_ref``) of the batch's events of the ``concerning``
+    types before any handler locks one, and note which of them Dinsos has registered (see
+    ``registered``). Other events (a pupil enrolled, a ticket scheduled) change no household:
+    locking their rows would only write row locks for nothing."""
+    refs = sorted({e.data.household_ref for e in events if type(e.data) in concerning})
     if refs:
         uow.memo[_REGISTERED] = set((await uow.conn.execute(
             select(households.c.household_ref).where(households.c.household_ref == any_(_REFS))
