@@ -34,7 +34,7 @@ from services.stack import Stack
 from services.stack.common import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_HOUSEHOLDS = 25_000
+DEFAULT_HOUSEHOLDS = 50_000
 BASELINE_MIN = 50_000
 """Records in the batched baselines at least (the same records again if N is smaller), so
 they run for seconds, not milliseconds, and measure steadily."""
