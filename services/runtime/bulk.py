@@ -26,18 +26,52 @@ def insert_statement(table: Table, columns: tuple[str, ...], on_conflict: str = 
     ``on_conflict``: an ``ON CONFLICT …`` clause, e.g. ``ON CONFLICT DO NOTHING``;
     ``returning``: the columns to return, e.g. ``event_id``.
     """
+    return text(_insert_sql(table, columns, on_conflict) +
+                (f" RETURNING {returning}" if returning else ""))
+
+
+Part = tuple[Table, tuple[str, ...], str]
+"""A table, the columns given, and the ``ON CONFLICT`` clause: one insert of ``inserts``."""
+
+
+@cache
+def inserts_statement(parts: tuple[Part, ...]) -> TextClause:
+    """The inserts of ``parts`` as one statement (the first ones as ``WITH`` clauses), so
+    several tables' rows cost one round trip. Part ``i``'s arrays are named ``p<i>_<column>``
+    (see ``inserts_parameters``). The parts run on one snapshot and none sees another's
+    rows; foreign keys are checked at the end of the statement, so a part may refer to
+    rows another part inserts."""
+    sql = [_insert_sql(table, columns, on_conflict, f"p{i}_")
+           for i, (table, columns, on_conflict) in enumerate(parts)]
+    if len(sql) == 1:
+        return text(sql[0])
+    clauses = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(sql[:-1]))
+    return text(f"WITH {clauses} {sql[-1]}")
+
+
+def inserts_parameters(parts: Sequence[tuple[Part, Sequence[dict[str, Any]]]]
+                       ) -> dict[str, list[Any]]:
+    """The parameters of ``inserts_statement``: each part's rows, as in ``column_arrays``."""
+    params: dict[str, list[Any]] = {}
+    for i, ((table, columns, _), rows) in enumerate(parts):
+        params.update((f"p{i}_{name}", values)
+                      for name, values in column_arrays(table, columns, rows).items())
+    return params
+
+
+def _insert_sql(table: Table, columns: tuple[str, ...], on_conflict: str,
+                prefix: str = "") -> str:
     casts = []
     for name in columns:
         column_type = table.c[name].type
         if isinstance(column_type, JSON):  # sent as text, each element cast to jsonb
-            casts.append(f"CAST(CAST(:{name} AS text[]) AS jsonb[])")
+            casts.append(f"CAST(CAST(:{prefix}{name} AS text[]) AS jsonb[])")
         else:
-            casts.append(f"CAST(:{name} AS {column_type.compile(dialect=_DIALECT)}[])")
+            casts.append(f"CAST(:{prefix}{name} AS {column_type.compile(dialect=_DIALECT)}[])")
     names = ", ".join(columns)
-    return text(
-        f"INSERT INTO {table.fullname} ({names}) SELECT {names} "
-        f"FROM unnest({', '.join(casts)}) WITH ORDINALITY AS u({names}, n) ORDER BY n "
-        f"{on_conflict}" + (f" RETURNING {returning}" if returning else ""))
+    return (f"INSERT INTO {table.fullname} ({names}) SELECT {names} "
+            f"FROM unnest({', '.join(casts)}) WITH ORDINALITY AS u({names}, n) ORDER BY n "
+            f"{on_conflict}")
 
 
 def column_arrays(table: Table, columns: tuple[str, ...],

@@ -15,7 +15,12 @@ from contracts.base import Contract
 from contracts.catalogue import spec_for
 from contracts.codec import encode_data
 from contracts.envelope import Envelope, new_envelope
-from services.runtime.bulk import column_arrays, insert_statement
+from services.runtime.bulk import (
+    column_arrays,
+    insert_statement,
+    inserts_parameters,
+    inserts_statement,
+)
 from services.runtime.relay import Outgoing
 from services.runtime.tables import ServiceTables
 
@@ -104,7 +109,7 @@ class UnitOfWork:
         return envelope
 
     def add(self, table: Table, row: dict[str, Any], on_conflict: str = "") -> None:
-        """Insert ``row`` at commit, with the other rows added to ``table``: one statement.
+        """Insert ``row`` at commit, with the other rows added (to any table): one statement.
 
         For rows nothing reads back in this transaction (a timeline entry, a new ticket):
         a batch's rows then cost one round trip instead of one each. ``on_conflict`` as
@@ -128,8 +133,11 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Write the added rows, then the events emitted so far (``commit`` does it too)."""
         deferred, self._deferred = self._deferred, {}
-        for (table, _, on_conflict), rows in deferred.items():
-            await self.insert(table, rows, on_conflict)
+        if deferred:  # every table's added rows in one statement
+            parts = [((table, columns, on_conflict), rows)
+                     for (table, columns, on_conflict), rows in deferred.items()]
+            await self.conn.execute(inserts_statement(tuple(part for part, _ in parts)),
+                                    inserts_parameters(parts))
         if not self._pending:
             return
         await self._lock_keys({row["key"] for row, _ in self._pending})
