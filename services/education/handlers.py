@@ -31,6 +31,8 @@ from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 
 _ENROLLED = "education.enrolled"
+
+
 async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> None:
     """Enrol each referred child not enrolled before, at the level for its age."""
     referral = event.data

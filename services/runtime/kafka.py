@@ -75,8 +75,8 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
-        # The relay fills batches itself (one chain per partition): 256 KiB, not 16 KiB,
-        # makes a relay batch of 500 events a few Kafka batches instead of some forty.
+        # The relay fills batches itself (one chain per partition): at 256 KiB rather than
+        # 16 KiB a batch holds some 200 events instead of about 15.
         max_batch_size=256 * 1024,
         partitioner=KeyHashCache(),
     )

@@ -10,7 +10,7 @@ restart, from another process of the service) from the table.
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,7 +59,6 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         batch_size: int = 2000,
         max_ready: int = 20_000,
-        partitioner: Callable[[bytes, list[int], list[int]], int] | None = None,
     ) -> None:
         self._engine = engine
         self._tables = tables
@@ -70,13 +69,9 @@ class OutboxRelay:
         self._ready: dict[int, tuple[int, Outgoing]] = {}  # id: (when kept, record)
         self._kept_calls = 0
         self._max_ready = max_ready
-        self._partitioner = partitioner or KeyHashCache()
+        self._partitioner = KeyHashCache()
         self._unsent = text(f"SELECT id FROM {tables.outbox.fullname} "
                             "WHERE sent_at IS NULL ORDER BY id LIMIT :limit")
-
-    def wake(self) -> None:
-        """Rows were just committed: relay now rather than at the next poll."""
-        self._wake.set()
 
     @property
     def kept(self) -> int:

@@ -167,4 +167,3 @@ class UnitOfWork:
             {"ns": self._tables.schema, "keys": new},
         )
         self._locked_keys.update(new)
-

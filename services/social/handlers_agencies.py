@@ -17,7 +17,7 @@ from services.runtime.unit_of_work import UnitOfWork
 from services.social.graduation import RESOLVED, NeedStatus
 from services.social.prefetch import registered
 from services.social.progress import graduate_if_ready, resolve_need
-from services.social.store import lock_household, need_of_ticket
+from services.social.store import lock_household, need_of_ticket, not_registered
 from services.social.tables import dropout_risks, household_needs
 
 WITA = timezone(timedelta(hours=8), "WITA")
@@ -43,8 +43,7 @@ async def track_ticket(event: Event[WorksTicketOpened], uow: UnitOfWork) -> None
     if known is None:  # handled alone, without the batch's prefetch
         await lock_household(uow.conn, ticket.household_ref)
     elif not known:
-        raise Rejected("unknown_household",
-                       f"household {ticket.household_ref} is not registered with Dinsos")
+        raise not_registered(ticket.household_ref)
     uow.add(household_needs, dict(household_ref=ticket.household_ref, need=ticket.need.value,
                                   status=NeedStatus.OPEN.value, ticket_id=ticket.ticket_id),
             _TRACK_TICKET)

@@ -30,8 +30,13 @@ async def lock_household(conn: AsyncConnection, ref: str) -> Household:
         .where(households.c.household_ref == ref).with_for_update()
     )).first()
     if row is None:
-        raise Rejected("unknown_household", f"household {ref} is not registered with Dinsos")
+        raise not_registered(ref)
     return Household(ref, row.region_code, row.graduated_on)
+
+
+def not_registered(ref: str) -> Rejected:
+    """The refusal of an event about a household Dinsos never registered."""
+    return Rejected("unknown_household", f"household {ref} is not registered with Dinsos")
 
 
 async def income_history(conn: AsyncConnection, ref: str) -> list[int]:
