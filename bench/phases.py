@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.probes import Meter, peak_rss_kib
+from bench.probes import Meter, cpu_seconds, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, send_all
 from contracts.catalogue import SOCIAL_INTAKE
@@ -85,14 +85,17 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
     began = time.monotonic()
     procs = b.launch((name,))
     recorder = None
+    pid = procs.procs[name].pid
     try:
+        while prefilled and await b.meter.behind([d]) >= prefilled:
+            procs.check_alive()
+            await asyncio.sleep(0.05)  # until it works: its imports and group join don't count
+        cpu_before = cpu_seconds(pid)
         if name in b.profile and b.profile_dir is not None:
-            while prefilled and await b.meter.behind([d]) >= prefilled:
-                procs.check_alive()
-                await asyncio.sleep(0.1)  # attach once it works, not during its imports
-            recorder = Recorder(procs.procs[name].pid, b.profile_dir / f"{name}.raw.txt")
+            recorder = Recorder(pid, b.profile_dir / f"{name}.raw.txt")
         await b.drain((name,), procs)
         wall = time.monotonic() - began
+        cpu = cpu_seconds(pid)
         peaks = peaks_mib(procs)
     finally:
         if recorder is not None:
@@ -103,11 +106,17 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
                             "seconds": round(recorder.seconds, 1),
                             **summarize(recorder.out, recorder.rate * recorder.seconds)}
     work = await b.meter.work(d, since)
+    # Over the work's own window: the drain is noticed only a second or so after it ended,
+    # and the process idles meanwhile. Its first batch is before cpu_before: a slight
+    # underestimate.
+    busy = (round((cpu - cpu_before) / work.seconds(), 2)
+            if cpu is not None and cpu_before is not None and work.consumed else None)
     return {
         "prefilled": prefilled, "consumed": work.consumed, "produced": work.produced,
         "seconds": round(work.seconds(), 3),
         "per_second": round(work.consumed / work.seconds(), 1) if work.consumed else 0.0,
         "wall_seconds_with_startup": round(wall, 1), "peak_rss_mib": peaks[name],
+        "cpu_share": busy,
     }
 
 

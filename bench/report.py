@@ -23,6 +23,10 @@ DEFINITIONS = {
     "latency": "per ticket: timeline.entries.recorded_at of public_works.ticket.opened.v1 "
                "minus the time its household's intake was handed to the producer "
                "(database clock corrected to this machine's)",
+    "alone.cpu_share": "CPU time (user + system, /proc/<pid>/stat) the service process used "
+                       "from its first offset commit to the end of the drain, over the "
+                       "alone.per_second window: near 1.0 means its one Python thread is "
+                       "the limit",
     "peak_rss_mib": "VmHWM from /proc/<pid>/status just before the process is stopped",
 }
 
@@ -75,7 +79,9 @@ def table(run: dict[str, Any]) -> Table:
     if base:
         t.add_section()
     for name, a in run.get("alone", {}).items():
-        t.add_row(f"{name} alone (drains its pre-filled input)", f"{a['consumed']:,}",
+        cpu = a.get("cpu_share")
+        busy = "" if cpu is None else f", {cpu:.0%} of a core busy"
+        t.add_row(f"{name} alone (drains its pre-filled input{busy})", f"{a['consumed']:,}",
                   f"{a['seconds']:.2f}", _rate(a["per_second"], "msg/s"),
                   _ratio(r.get(f"{name}_alone")), _mib(a["peak_rss_mib"]))
     if "pipeline" in run:

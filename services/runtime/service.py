@@ -73,7 +73,7 @@ class ServiceRuntime:
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
                                          on_commit=self.relay.committed)
-        self.offsets = OffsetCommits()
+        self.offsets = OffsetCommits(settings.offset_commit_ms / 1000)
         self._stop = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None
         self.started = False

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         default=10, ge=1, validation_alias="SINERGI_BATCH_WAIT_MS",
         description="Milliseconds an idle consumer waits for records before polling again",
     )
+    offset_commit_ms: int = Field(
+        default=250, ge=0, validation_alias="SINERGI_OFFSET_COMMIT_MS",
+        description="Least milliseconds between two offset commits of a consumer; the "
+                    "batches finished meanwhile are committed together (records not yet "
+                    "committed are read again after a crash and dropped by the inbox)",
+    )
     http_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_HTTP_HOST")
     http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")
     api_tokens: SecretStr = Field(

@@ -1,4 +1,5 @@
-"""A batch's offset commit overlaps the next batch, never overtakes the one before it."""
+"""A batch's offset commit overlaps the next batch, never overtakes the one before it, and
+batches finished within the interval are committed together."""
 
 import asyncio
 
@@ -67,3 +68,39 @@ async def test_a_refused_commit_is_logged_not_raised() -> None:
     await offsets.commit(consumer, {TP: 40})  # type: ignore[arg-type]
     await offsets.finish()
     assert consumer.started == [40] and consumer.done == []
+
+
+class RecordingConsumer:
+    """Commits at once; ``committed`` is set on every commit."""
+
+    def __init__(self) -> None:
+        self.done: list[int] = []
+        self.committed = asyncio.Event()
+
+    async def commit(self, positions: dict[TopicPartition, int]) -> None:
+        self.done.append(positions[TP])
+        self.committed.set()
+
+
+async def test_batches_finished_within_the_interval_are_committed_together() -> None:
+    consumer, offsets = RecordingConsumer(), OffsetCommits(min_interval=60.0)
+    for position in (10, 20, 30):
+        await offsets.commit(consumer, {TP: position})  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the first commit task runs
+    assert consumer.done == [10]  # the others wait for the interval
+    await offsets.finish()
+    assert consumer.done == [10, 30]
+
+
+async def test_merged_positions_are_committed_when_the_interval_is_up_without_another_batch(
+) -> None:
+    consumer, offsets = RecordingConsumer(), OffsetCommits(min_interval=0.05)
+    await offsets.commit(consumer, {TP: 10})  # type: ignore[arg-type]
+    await consumer.committed.wait()
+    consumer.committed.clear()
+    await offsets.commit(consumer, {TP: 20})  # type: ignore[arg-type]
+    await offsets.commit(consumer, {TP: 25})  # type: ignore[arg-type]
+    await asyncio.wait_for(consumer.committed.wait(), timeout=5)
+    assert consumer.done == [10, 25]
+    await offsets.finish()
+    assert consumer.done == [10, 25]
