@@ -3,6 +3,10 @@
 A crash between publishing and marking re-publishes those rows on restart; consumers
 drop the copies through their inbox, so every event has its effect exactly once.
 
+The relay holds its lock (one relay per service) on its own connection for as long as it
+runs, and marks a batch sent in the statement that picks the next one: a round is that
+statement and the broker's acknowledgement, not five round trips to the database.
+
 The outbox table decides what is published and in which order. The records themselves
 usually come from memory: a unit of work hands the relay what it has just committed, so
 the relay reads only the ids of unsent rows and fetches the rest (rows from before a
@@ -10,6 +14,7 @@ restart, from another process of the service) from the table.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -70,8 +75,20 @@ class OutboxRelay:
         self._kept_calls = 0
         self._max_ready = max_ready
         self._partitioner = KeyHashCache()
-        self._unsent = text(f"SELECT id FROM {tables.outbox.fullname} "
-                            "WHERE sent_at IS NULL ORDER BY id LIMIT :limit")
+        outbox = tables.outbox.fullname
+        self._unsent = text(f"SELECT id FROM {outbox} WHERE sent_at IS NULL ORDER BY id "
+                            "LIMIT :limit")
+        # One statement sees one snapshot: its SELECT still sees the rows its UPDATE marks,
+        # hence the exclusion. clock_timestamp: when the broker had acknowledged them.
+        self._mark_and_pick = text(
+            f"WITH marked AS (UPDATE {outbox} SET sent_at = clock_timestamp() "
+            "WHERE id = ANY(CAST(:sent AS bigint[]))) "
+            f"SELECT id FROM {outbox} WHERE sent_at IS NULL "
+            "AND id <> ALL(CAST(:sent AS bigint[])) ORDER BY id LIMIT :limit")
+        self._conn: AsyncConnection | None = None  # the relay's own, holding its lock
+        self._locked = False
+        self._round = asyncio.Lock()
+        self._next: list[int] | None = None  # picked when the last batch was marked sent
 
     @property
     def kept(self) -> int:
@@ -90,29 +107,70 @@ class OutboxRelay:
         self._wake.set()
 
     async def relay_batch(self) -> int:
-        """Publish one batch of unsent rows; returns how many were published."""
-        kept_before = self._kept_calls  # what was kept by now, the query below sees
-        async with self._engine.begin() as conn:
-            # One relay per service at a time: a second relay would publish later rows of
-            # a household while the first still holds its earlier ones. The lock has its
-            # own statement: the query below must see what the last holder marked sent.
-            got = await conn.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtext(:n))"),
-                {"n": f"{self._tables.schema}.outbox-relay"},
-            )
-            if not got:
-                return 0
+        """Publish one batch of unsent rows; returns how many were published.
+
+        0 also when another process's relay holds the lock: it publishes them.
+        """
+        async with self._round:  # the relay's task and a direct call share one connection
+            try:
+                return await self._relay_batch()
+            except BaseException:
+                await self._release()  # a fresh connection next time; the lock goes with it
+                raise
+
+    async def _relay_batch(self) -> int:
+        conn = await self._holding_lock()
+        if conn is None:
+            return 0
+        ids = self._next or await self._pick(conn, [])
+        self._next = None
+        if not ids:
+            return 0
+        await self._publish(await self._records(conn, ids))
+        self._next = await self._mark_sent_and_pick(conn, ids) or None
+        return len(ids)
+
+    async def close(self) -> None:
+        """Let go of the relay's connection, and with it the lock."""
+        async with self._round:
+            await self._release()
+
+    async def _holding_lock(self) -> AsyncConnection | None:
+        # One relay per service at a time: a second relay would publish later rows of a
+        # household while the first still holds its earlier ones. The lock belongs to the
+        # relay's own connection for as long as it lives (a crash closes the connection
+        # and frees it), so a round costs no BEGIN, lock and COMMIT of its own; each
+        # statement commits by itself.
+        if self._conn is None:
+            conn = await self._engine.connect()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not self._locked:
+            self._locked = bool(await self._conn.scalar(
+                text("SELECT pg_try_advisory_lock(hashtext(:n))"),
+                {"n": f"{self._tables.schema}.outbox-relay"}))
+        return self._conn if self._locked else None
+
+    async def _release(self) -> None:
+        conn, self._conn, self._locked, self._next = self._conn, None, False, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # the database may be gone already
+                await conn.invalidate()  # the session ends: PostgreSQL frees its lock
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _pick(self, conn: AsyncConnection, sent: list[int]) -> list[int]:
+        kept_before = self._kept_calls  # what was kept by now, the statement below sees
+        if sent:  # marking what was just published and picking the next rows: one trip
+            ids = list((await conn.execute(
+                self._mark_and_pick, {"sent": sent, "limit": self._batch_size})).scalars())
+            for i in sent:
+                self._ready.pop(i, None)
+        else:
             ids = list((await conn.execute(
                 self._unsent, {"limit": self._batch_size})).scalars())
-            if len(ids) < self._batch_size:
-                self._forget_sent_elsewhere(kept_before, ids)
-            if not ids:
-                return 0
-            await self._publish(await self._records(conn, ids))
-            await self._mark_sent(conn, ids)
-        for i in ids:
-            self._ready.pop(i, None)
-        return len(ids)
+        if len(ids) < self._batch_size:
+            self._forget_sent_elsewhere(kept_before, ids)
+        return ids
 
     def _forget_sent_elsewhere(self, kept_before: int, ids: list[int]) -> None:
         # Caught up (the query found fewer rows than it may pick): a record kept before the
@@ -160,11 +218,9 @@ class OutboxRelay:
                 futures.append(await self._producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
-    async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
-        outbox = self._tables.outbox
-        # clock_timestamp: the moment the broker had acknowledged them, not the batch's start.
-        await conn.execute(outbox.update().where(outbox.c.id == any_(_IDS))
-                           .values(sent_at=func.clock_timestamp()), {"ids": ids})
+    async def _mark_sent_and_pick(self, conn: AsyncConnection, ids: list[int]) -> list[int]:
+        """Mark ``ids`` sent (the broker has acknowledged them); returns the next rows."""
+        return await self._pick(conn, ids)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; transient failures are logged and retried.
@@ -185,13 +241,14 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 backoff = 0.1
-                if published < self._batch_size:
+                if published < self._batch_size and not self._next:
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
                     except TimeoutError:
                         pass
         finally:
             stopper.cancel()
+            await self.close()
 
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()

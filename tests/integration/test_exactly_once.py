@@ -77,7 +77,7 @@ async def test_redelivered_flag_opens_no_second_ticket_even_after_a_restart(
 class CrashAfterPublish(OutboxRelay):
     """A relay that dies after the broker acknowledged the batch, before marking it sent."""
 
-    async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
+    async def _mark_sent_and_pick(self, conn: AsyncConnection, ids: list[int]) -> list[int]:
         raise RuntimeError("relay killed between publish and mark-sent")
 
 

@@ -70,13 +70,16 @@ async def test_a_record_sent_from_memory_equals_the_one_read_from_the_table(
     from_memory.committed(outgoing)
     await drain(from_memory)
     assert from_memory.kept == 0
+    await from_memory.close()
     first = await published(stack_settings, refs)
 
     # The same rows again, by a relay that has nothing in memory: it reads the table.
     outbox = relay_schema.outbox
     async with engine.begin() as conn:
         await conn.execute(update(outbox).where(outbox.c.key.in_(refs)).values(sent_at=None))
-    await drain(OutboxRelay(engine, relay_schema, kafka_producer))
+    from_table = OutboxRelay(engine, relay_schema, kafka_producer)
+    await drain(from_table)
+    await from_table.close()
     both = await published(stack_settings, refs)
 
     assert len(first) == 3
@@ -92,10 +95,16 @@ async def test_records_another_relay_sent_are_forgotten_not_sent_again(
     refs, outgoing = await commit_flags(engine, relay_schema, 4)
     this_process = OutboxRelay(engine, relay_schema, kafka_producer)
     this_process.committed(outgoing)
-    await drain(OutboxRelay(engine, relay_schema, kafka_producer))  # another process's relay
+    other_process = OutboxRelay(engine, relay_schema, kafka_producer)
+    await drain(other_process)
+    # While the other process's relay lives it holds the lock: this one publishes nothing.
+    assert await this_process.relay_batch() == 0
+    assert this_process.kept == 4
+    await other_process.close()  # its process stops
 
     assert await this_process.relay_batch() == 0
     assert this_process.kept == 0
+    await this_process.close()
     assert len(await published(stack_settings, refs)) == 4
 
 
@@ -107,6 +116,7 @@ async def test_past_its_bound_the_relay_keeps_nothing_and_reads_the_table(
     relay.committed(outgoing)
     assert relay.kept == 0
     await drain(relay)
+    await relay.close()
 
     outbox = relay_schema.outbox
     async with engine.connect() as conn:
