@@ -68,15 +68,18 @@ async def serve(
 
 
 def tune_gc() -> None:
-    """Collect the young generation every 10 000 allocations rather than every 700.
+    """Collect the young generation every 50 000 allocations rather than every 700.
 
     A batch allocates a few objects per record and event (envelopes, rows, tuples, none
     of them in reference cycles that outlive it); at the default threshold the collector
-    ran every few hundred events and took a fifth of the time spent emitting them.
+    ran every few hundred events and took a fifth of the time spent emitting them; at
+    10 000 a batch of 650 events still went through it a few times (50 000 against 10 000,
+    each service alone at N = 20 000: public works 7,015 -> 7,470 / 7,593 msg/s, peak
+    memory unchanged).
     ``freeze`` moves what start-up loaded (modules, models) out of the collector's scans.
     """
     gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
+    gc.set_threshold(50_000, 20, 10)
 
 
 def run(definition: ServiceDefinition, settings: Settings, extra: ExtraTask | None = None) -> None:
