@@ -8,5 +8,6 @@ from services.runtime.service import ServiceDefinition
 
 def build() -> ServiceDefinition:
     return ServiceDefinition(
-        name="intake_api", tables=TABLES, migrations=Path(__file__).parent / "migrations"
+        name="intake_api", tables=TABLES, migrations=Path(__file__).parent / "migrations",
+        prune_sent_outbox=True,  # its rows hold NIK and KK numbers as posted
     )

@@ -15,6 +15,7 @@ restart, from another process of the service) from the table.
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from services.runtime.tables import ServiceTables
 log = structlog.get_logger()
 
 _IDS = bindparam("ids", type_=ARRAY(BigInteger))
+PRUNE_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         batch_size: int = 2000,
         max_ready: int = 20_000,
+        keep_sent_seconds: float | None = None,
     ) -> None:
         self._engine = engine
         self._tables = tables
@@ -89,6 +92,10 @@ class OutboxRelay:
         self._locked = False
         self._round = asyncio.Lock()
         self._next: list[int] | None = None  # picked when the last batch was marked sent
+        self._keep_sent = keep_sent_seconds
+        self._pruned_at = -math.inf
+        self._prune = text(f"DELETE FROM {outbox} WHERE sent_at < clock_timestamp() - "
+                           "make_interval(secs => :keep)")
 
     @property
     def kept(self) -> int:
@@ -129,6 +136,27 @@ class OutboxRelay:
         await self._publish(await self._records(conn, ids))
         self._next = await self._mark_sent_and_pick(conn, ids) or None
         return len(ids)
+
+    async def prune_sent(self) -> int:
+        """Delete the rows sent more than ``keep_sent_seconds`` ago; returns how many.
+
+        For an outbox whose rows carry identity numbers (the intake API's): once on the
+        intake topic they need not stay in the table too. Rows not yet sent are never
+        deleted. 0 without ``keep_sent_seconds`` or while another process's relay holds
+        the lock (it prunes).
+        """
+        if self._keep_sent is None:
+            return 0
+        async with self._round:
+            try:
+                conn = await self._holding_lock()
+                if conn is None:
+                    return 0
+                result = await conn.execute(self._prune, {"keep": self._keep_sent})
+            except BaseException:
+                await self._release()
+                raise
+        return int(result.rowcount or 0)
 
     async def close(self) -> None:
         """Let go of the relay's connection, and with it the lock."""
@@ -241,6 +269,7 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 backoff = 0.1
+                await self._prune_now_and_then()
                 if published < self._batch_size and not self._next:
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
@@ -249,6 +278,17 @@ class OutboxRelay:
         finally:
             stopper.cancel()
             await self.close()
+
+    async def _prune_now_and_then(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._keep_sent is None or now - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        try:
+            if pruned := await self.prune_sent():
+                log.info("outbox_pruned", rows=pruned, kept_seconds=self._keep_sent)
+        except Exception as exc:  # tried again at the next interval
+            log.warning("outbox_prune_failed", error=repr(exc))
 
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()

@@ -38,6 +38,9 @@ class ServiceDefinition:
     tables: ServiceTables
     migrations: Path
     subscriptions: list[Subscription] = field(default_factory=list)
+    prune_sent_outbox: bool = False
+    """Delete outbox rows SINERGI_SENT_OUTBOX_KEEP_HOURS after they were sent (for an
+    outbox that holds identity numbers)."""
 
 
 async def _tolerant_parser(records: tuple[Any, ...], original: Any) -> Any:
@@ -70,6 +73,8 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds,
             batch_size=settings.relay_batch_size,
+            keep_sent_seconds=(settings.sent_outbox_keep_hours * 3600
+                               if definition.prune_sent_outbox else None),
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
                                          on_commit=self.relay.committed)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
                     "batches finished meanwhile are committed together (records not yet "
                     "committed are read again after a crash and dropped by the inbox)",
     )
+    sent_outbox_keep_hours: float = Field(
+        default=24.0, gt=0, validation_alias="SINERGI_SENT_OUTBOX_KEEP_HOURS",
+        description="Hours a sent row stays in the intake API's outbox (it holds NIK and "
+                    "KK numbers as posted) before the relay deletes it",
+    )
     http_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_HTTP_HOST")
     http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")
     api_tokens: SecretStr = Field(

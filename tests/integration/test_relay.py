@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.catalogue import SOCIAL_HOUSING
@@ -125,3 +125,46 @@ async def test_past_its_bound_the_relay_keeps_nothing_and_reads_the_table(
     assert unsent == []
     assert sorted(key for key, _, _, _ in await published(stack_settings, refs)) == \
         sorted(ref.encode() for ref in refs)
+
+
+async def test_sent_rows_past_the_keep_period_are_pruned_and_unsent_rows_never(
+    engine: AsyncEngine, relay_schema: ServiceTables, kafka_producer
+) -> None:
+    refs, outgoing = await commit_flags(engine, relay_schema, 3)
+    relay = OutboxRelay(engine, relay_schema, kafka_producer, keep_sent_seconds=3600)
+    relay.committed(outgoing)
+    await drain(relay)
+    old_sent, recent_sent, unsent = refs
+    outbox = relay_schema.outbox
+    async with engine.begin() as conn:
+        await conn.execute(update(outbox).where(outbox.c.key == old_sent).values(
+            sent_at=func.now() - text("interval '2 hours'")))
+        await conn.execute(update(outbox).where(outbox.c.key == unsent).values(
+            sent_at=None, created_at=func.now() - text("interval '2 days'")))
+
+    assert await relay.prune_sent() >= 1
+    await relay.close()
+
+    async with engine.connect() as conn:
+        left = set((await conn.execute(select(outbox.c.key).where(
+            outbox.c.key.in_(refs)))).scalars())
+    assert left == {recent_sent, unsent}
+
+
+async def test_a_relay_without_a_keep_period_prunes_nothing(
+    engine: AsyncEngine, relay_schema: ServiceTables, kafka_producer
+) -> None:
+    refs, outgoing = await commit_flags(engine, relay_schema, 1)
+    relay = OutboxRelay(engine, relay_schema, kafka_producer)
+    relay.committed(outgoing)
+    await drain(relay)
+    outbox = relay_schema.outbox
+    async with engine.begin() as conn:
+        await conn.execute(update(outbox).where(outbox.c.key == refs[0]).values(
+            sent_at=func.now() - text("interval '30 days'")))
+
+    assert await relay.prune_sent() == 0
+    await relay.close()
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(outbox).where(
+            outbox.c.key == refs[0])) == 1
