@@ -16,7 +16,7 @@ restart, from another process of the service) from the table.
 import asyncio
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,24 +118,16 @@ class OutboxRelay:
 
         0 also when another process's relay holds the lock: it publishes them.
         """
-        async with self._round:  # the relay's task and a direct call share one connection
-            try:
-                return await self._relay_batch()
-            except BaseException:
-                await self._release()  # a fresh connection next time; the lock goes with it
-                raise
-
-    async def _relay_batch(self) -> int:
-        conn = await self._holding_lock()
-        if conn is None:
-            return 0
-        ids = self._next or await self._pick(conn, [])
-        self._next = None
-        if not ids:
-            return 0
-        await self._publish(await self._records(conn, ids))
-        self._next = await self._mark_sent_and_pick(conn, ids) or None
-        return len(ids)
+        async with self._holding_lock() as conn:
+            if conn is None:
+                return 0
+            ids = self._next or await self._pick(conn, [])
+            self._next = None
+            if not ids:
+                return 0
+            await self._publish(await self._records(conn, ids))
+            self._next = await self._mark_sent_and_pick(conn, ids) or None
+            return len(ids)
 
     async def prune_sent(self) -> int:
         """Delete the rows sent more than ``keep_sent_seconds`` ago; returns how many.
@@ -147,36 +139,39 @@ class OutboxRelay:
         """
         if self._keep_sent is None:
             return 0
-        async with self._round:
-            try:
-                conn = await self._holding_lock()
-                if conn is None:
-                    return 0
-                result = await conn.execute(self._prune, {"keep": self._keep_sent})
-            except BaseException:
-                await self._release()
-                raise
-        return int(result.rowcount or 0)
+        async with self._holding_lock() as conn:
+            if conn is None:
+                return 0
+            result = await conn.execute(self._prune, {"keep": self._keep_sent})
+            return int(result.rowcount or 0)
 
     async def close(self) -> None:
         """Let go of the relay's connection, and with it the lock."""
         async with self._round:
             await self._release()
 
-    async def _holding_lock(self) -> AsyncConnection | None:
+    @contextlib.asynccontextmanager
+    async def _holding_lock(self) -> AsyncIterator[AsyncConnection | None]:
+        """The relay's connection while it holds the lock (None: another process has it),
+        one round at a time; a failed round lets go of both."""
         # One relay per service at a time: a second relay would publish later rows of a
         # household while the first still holds its earlier ones. The lock belongs to the
         # relay's own connection for as long as it lives (a crash closes the connection
         # and frees it), so a round costs no BEGIN, lock and COMMIT of its own; each
         # statement commits by itself.
-        if self._conn is None:
-            conn = await self._engine.connect()
-            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        if not self._locked:
-            self._locked = bool(await self._conn.scalar(
-                text("SELECT pg_try_advisory_lock(hashtext(:n))"),
-                {"n": f"{self._tables.schema}.outbox-relay"}))
-        return self._conn if self._locked else None
+        async with self._round:  # the relay's task and a direct call share one connection
+            try:
+                if self._conn is None:
+                    conn = await self._engine.connect()
+                    self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                if not self._locked:
+                    self._locked = bool(await self._conn.scalar(
+                        text("SELECT pg_try_advisory_lock(hashtext(:n))"),
+                        {"n": f"{self._tables.schema}.outbox-relay"}))
+                yield self._conn if self._locked else None
+            except BaseException:
+                await self._release()  # a fresh connection next time; the lock goes with it
+                raise
 
     async def _release(self) -> None:
         conn, self._conn, self._locked, self._next = self._conn, None, False, None
