@@ -9,7 +9,8 @@ A batch of records is handled in one transaction: one inbox statement claims eve
 id, the handlers run in record order, one commit. Per-message transactions cost a round
 trip and a WAL flush each, which is most of a service's time. If any handler in the batch
 refuses its event or fails for good, the transaction is rolled back and the batch is
-handled again one record at a time, so only that record is dead-lettered.
+handled again one record at a time, so only that record is dead-lettered. A large batch
+is split by key into lanes, each its own transaction, handled concurrently (``lanes.py``).
 """
 
 import asyncio
@@ -27,6 +28,7 @@ from contracts.codec import Event, decode
 from contracts.errors import ContractViolation
 from services.runtime.deadletter import Failure, Record, send_dead_letter
 from services.runtime.failures import is_transient
+from services.runtime.lanes import MIN_LANE_RECORDS, split_by_key
 from services.runtime.logging import EventLogContext
 from services.runtime.observer import Observer, Unobserved, declared_type
 from services.runtime.relay import Outgoing
@@ -82,7 +84,11 @@ class RecordProcessor:
         max_backoff: float = 5.0,
         observer: Observer | None = None,
         on_commit: Callable[[Sequence[Outgoing]], None] | None = None,
+        lanes: int = 1,
+        lane_min_records: int = MIN_LANE_RECORDS,
     ) -> None:
+        self._lanes = lanes
+        self._lane_min_records = lane_min_records
         self._uow_factory = uow_factory
         self._producer = producer
         self._max_backoff = max_backoff
@@ -107,22 +113,29 @@ class RecordProcessor:
                     outcomes[i] = await self._dead_letter(sub, record, failure)
                     self._observer.handled(sub.name, declared_type(record), outcomes[i],
                                            time.perf_counter() - started)
-            if len(valid) == 1:
-                _, record, event = valid[0]
-                handled = [await self._handle_with_retry(sub, record, event)]
-            elif valid:
-                handled = await self._handle_batch_with_retry(sub, valid)
+            lanes = split_by_key(valid, lambda v: v[1].key, self._lanes,
+                                 self._lane_min_records)
+            if len(lanes) == 1:
+                handled = [await self._handle_lane(sub, lanes[0])]
             else:
-                handled = []
+                handled = await asyncio.gather(*(self._handle_lane(sub, lane) for lane in lanes))
             seconds = time.perf_counter() - started
-            for (i, _, event), outcome in zip(valid, handled, strict=True):
-                outcomes[i] = outcome
-                self._observer.handled(sub.name, event.envelope.type, outcome, seconds)
+            for lane, lane_outcomes in zip(lanes, handled, strict=True):
+                for (i, _, event), outcome in zip(lane, lane_outcomes, strict=True):
+                    outcomes[i] = outcome
+                    self._observer.handled(sub.name, event.envelope.type, outcome, seconds)
             if len(records) > 1:
                 log.info("batch_handled", records=len(records),
                          **{o.value: outcomes.count(o) for o in Outcome if o in outcomes},
                          ms=round(seconds * 1000, 1))
         return outcomes
+
+    async def _handle_lane(self, sub: Subscription,
+                           lane: list[tuple[int, Record, Event]]) -> list[Outcome]:
+        if len(lane) == 1:
+            _, record, event = lane[0]
+            return [await self._handle_with_retry(sub, record, event)]
+        return await self._handle_batch_with_retry(sub, lane) if lane else []
 
     async def _handle_batch_with_retry(
         self, sub: Subscription, valid: list[tuple[int, Record, Event]]

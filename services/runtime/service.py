@@ -77,7 +77,8 @@ class ServiceRuntime:
                                if definition.prune_sent_outbox else None),
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
-                                         on_commit=self.relay.committed)
+                                         on_commit=self.relay.committed,
+                                         lanes=settings.batch_lanes)
         self.offsets = OffsetCommits(settings.offset_commit_ms / 1000)
         self._stop = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None

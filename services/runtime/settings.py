@@ -40,8 +40,16 @@ class Settings(BaseSettings):
                     "relay at once, the poll finds rows other processes committed",
     )
     batch_size: int = Field(
-        default=500, ge=1, validation_alias="SINERGI_BATCH_SIZE",
-        description="Most records a consumer takes from Kafka and handles in one transaction",
+        default=1000, ge=1, validation_alias="SINERGI_BATCH_SIZE",
+        description="Most records a consumer takes from Kafka at once; it handles them in "
+                    "one transaction per lane",
+    )
+    batch_lanes: int = Field(
+        default=2, ge=1, validation_alias="SINERGI_BATCH_LANES",
+        description="Most transactions a consumer's batch is split into, by record key, and "
+                    "handled side by side (a key's records stay in one, in order; a lane "
+                    "gets at least 200 records): while one waits on PostgreSQL, another's "
+                    "Python runs",
     )
     relay_batch_size: int = Field(
         default=2000, ge=1, validation_alias="SINERGI_RELAY_BATCH_SIZE",

@@ -138,8 +138,10 @@ async def _remember_many(conn: AsyncConnection, keys: Keys,
     a concurrent writer stored first (its ref wins)."""
     by_hash = {lookup_hash(keys.current, *item): item for item in refs}
     key_print = fingerprint(keys.current)
+    # In hash order: two transactions storing the same numbers (a batch's lanes, Dinsos's
+    # consumers) then wait for each other instead of deadlocking.
     rows = [dict(lookup_hash=h, kind=kind.value, ref=refs[(kind, n)], key_fingerprint=key_print)
-            for h, (kind, n) in by_hash.items()]
+            for h, (kind, n) in sorted(by_hash.items())]
     stored: dict[str, str] = dict((await conn.execute(
         insert_statement(pseudonyms, tuple(rows[0]), "ON CONFLICT DO NOTHING",
                          returning="lookup_hash, ref"),

@@ -19,10 +19,11 @@ from contracts.envelope import new_envelope
 from contracts.events.public_works import FieldStatus, TicketFieldUpdate
 from contracts.events.social import HousingFlagged, HousingNeed
 from services.public_works.tables import TABLES, tickets
-from services.runtime.consumer import Outcome
+from services.runtime.consumer import Outcome, RecordProcessor
 from services.runtime.deadletter import Record
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
+from services.runtime.unit_of_work import UnitOfWork
 from tests.support import definitions, read_all, running, until
 
 pytestmark = pytest.mark.integration
@@ -40,12 +41,13 @@ def flag_record(ref: str, offset: int, needs: list[HousingNeed]) -> Record:
     return Record(SOCIAL_HOUSING.name, 0, offset, ref.encode(), payload, tuple(headers))
 
 
-def update_record(ticket_id: uuid.UUID, offset: int) -> Record:
+def update_record(ticket_id: uuid.UUID, offset: int,
+                  status: FieldStatus = FieldStatus.SCHEDULED) -> Record:
     envelope = new_envelope(type="intake.ticket_update.v1", source="pupr-field-system",
                             subject=str(ticket_id), correlationid=str(ticket_id),
                             causationid=None)
     headers, payload = encode(envelope, TicketFieldUpdate(
-        ticket_id=ticket_id, status=FieldStatus.SCHEDULED, on=date(2026, 1, 5)))
+        ticket_id=ticket_id, status=status, on=date(2026, 1, 5)))
     return Record(PUBLIC_WORKS_INTAKE.name, 0, offset, str(ticket_id).encode(), payload,
                   tuple(headers))
 
@@ -174,3 +176,55 @@ async def test_events_emitted_in_one_transaction_are_numbered_in_emit_order(
         # Never to be published: these flags were only written to see their numbering.
         await conn.execute(outbox.delete().where(outbox.c.key.in_(refs)))
     assert stored == [e.id for e in emitted]
+
+
+class OpenTransactions:
+    """Units of work of one runtime that count how many are open at once."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.open = self.most = 0
+        outer = self
+
+        class Counted(UnitOfWork):
+            async def __aenter__(self) -> "Counted":
+                await super().__aenter__()
+                outer.open += 1
+                outer.most = max(outer.most, outer.open)
+                return self
+
+            async def __aexit__(self, *exc: Any) -> None:
+                outer.open -= 1
+                await super().__aexit__(*exc)
+
+        definition = runtime.definition
+        self.factory = lambda: Counted(engine=runtime.engine, tables=definition.tables,
+                                       source=f"sinergi/{definition.name}")
+
+
+async def test_a_batch_split_into_lanes_keeps_each_tickets_updates_in_order(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    runtime = await public_works(stack_settings, engine)
+    counted = OpenTransactions(runtime)
+    processor = RecordProcessor(counted.factory, runtime.producer, lanes=2, lane_min_records=4)
+    refs = [fresh_ref() for _ in range(13)]
+    steps = (FieldStatus.SCHEDULED, FieldStatus.IN_PROGRESS, FieldStatus.COMPLETED)
+    try:
+        opened = await processor.process_batch(
+            subscription(runtime, "public_works.housing_flags"),
+            [flag_record(ref, n, [HousingNeed.SANITATION]) for n, ref in enumerate(refs)])
+        tickets_ = [(await ticket_ids(engine, ref))[0] for ref in refs]
+        # Every ticket's three steps in one batch, interleaved with the other tickets'
+        # (keyed by ticket id): a step handled before the one it follows would be refused.
+        updates = [update_record(t, 3 * n + i, step)
+                   for i, step in enumerate(steps) for n, t in enumerate(tickets_)]
+        moved = await processor.process_batch(
+            subscription(runtime, "public_works.field_updates"), updates)
+    finally:
+        await runtime.producer.stop()
+    assert opened == [Outcome.PROCESSED] * len(refs)
+    assert moved == [Outcome.PROCESSED] * len(updates)
+    assert counted.most == 2  # the batches did run as two transactions at once
+    for ref in refs:
+        assert await statuses_of(engine, ref) == ["completed"]
+        assert await ticket_events(engine, ref) == 4  # opened, scheduled, started, completed

@@ -4,8 +4,9 @@ import random
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as reference_murmur2
 
-from services.runtime.kafka import KeyHashCache
+from services.runtime.kafka import KeyHashCache, murmur2
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +29,9 @@ def test_a_cleared_cache_stays_within_its_size() -> None:
 
 def test_a_record_without_a_key_goes_to_an_available_partition() -> None:
     assert KeyHashCache()(None, [0, 1, 2], [2]) == 2
+
+
+def test_murmur2_matches_aiokafkas_for_keys_of_every_length() -> None:
+    rng = random.Random(11)
+    keys = [rng.randbytes(length) for length in range(0, 70) for _ in range(50)]
+    assert [murmur2(k) for k in keys] == [reference_murmur2(k) for k in keys]
