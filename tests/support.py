@@ -1,13 +1,17 @@
 """Helpers for tests on the real stack: running services in-process, awaiting outcomes."""
 
 import asyncio
+import os
 import random
+import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +22,9 @@ from services.demo.deployment import all_definitions
 from services.demo.households import sample_household
 from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
+from services.stack import Stack
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def definitions(settings: Settings) -> dict[str, ServiceDefinition]:
@@ -104,3 +111,18 @@ async def consumed_to_end(settings: Settings, group: str, topics: list[str]) -> 
         if ends[tp] and await committed_offset(settings, group, tp) < ends[tp]:
             return False
     return True
+
+
+def secured_stack(name: str) -> Iterator[Stack]:
+    """A SASL/SCRAM Kafka with the access table's ACLs, fresh (logins, ACLs, topics), in
+    ``<test stack dir>.<name>``; no PostgreSQL. For a fixture: ``yield from``."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and shutil.which("java") is None:
+        pytest.skip("runs a Kafka of its own, which needs a JDK; only external servers here")
+    base = Path(os.environ.get("SINERGI_TEST_STACK_DIR", REPO / ".stack" / "test"))
+    stack = Stack(base.parent / f"{base.name}.{name}", secured=True, postgres=False)
+    stack.down(purge=True)
+    stack.up(timeout=120)
+    try:
+        yield stack
+    finally:
+        stack.down(purge=True)

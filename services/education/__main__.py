@@ -1,5 +1,5 @@
 from services.education.bootstrap import build
 from services.runtime.main import run
-from services.runtime.settings import Settings
+from services.runtime.settings import load_settings
 
-run(build(), Settings())
+run(build(), load_settings())

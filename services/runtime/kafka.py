@@ -2,13 +2,15 @@
 
 import asyncio
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity
 
 from contracts.catalogue import TOPICS, TopicSpec
 
@@ -21,26 +23,47 @@ def topic_configs(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
     }
 
 
-async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+class TopicsMissing(RuntimeError):
+    """A secured service's topics are not there for it (it may not create them)."""
+
+
+async def ensure_topics(bootstrap_servers: str, replication_factor: int = 1, *,
+                        login: Mapping[str, Any] | None = None,
+                        names: Collection[str] | None = None) -> list[str]:
+    """Create the catalogue topics (or those in ``names``) that do not exist yet; returns
+    the names created.
+
+    Logged in (``login``) as a service's principal, nothing is created: on a secured broker
+    topics are the admin's to create, and a principal sees only the topics it may use. The
+    topics in ``names`` must then exist, or ``TopicsMissing`` says which.
+    """
+    wanted = [spec for spec in TOPICS.values() if names is None or spec.name in names]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **(login or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        absent = [spec for spec in wanted if spec.name not in existing]
+        if absent and login:
+            raise TopicsMissing(
+                f"{', '.join(s.name for s in absent)}: not on the broker, or principal "
+                f"{login.get('sasl_plain_username')!r} may not use them; on a secured broker "
+                "the platform admin creates the topics and ACLs (sinergi stack up --secured "
+                "does)")
         missing = [
             NewTopic(
                 spec.name, num_partitions=spec.partitions,
                 replication_factor=replication_factor,
                 topic_configs=topic_configs(spec, replication_factor),
             )
-            for spec in TOPICS.values() if spec.name not in existing
+            for spec in absent
         ]
         if missing:
             try:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another service created them between our list and create
-        await _until_led(admin, list(TOPICS))  # also topics another service just created
+        # Also topics another service just created.
+        await _until_led(admin, [spec.name for spec in wanted])
         return [t.name for t in missing]
     finally:
         await admin.close()
@@ -93,10 +116,13 @@ class KeyHashCache:
         return all_partitions[found % len(all_partitions)]
 
 
-def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+def make_producer(bootstrap_servers: str, client_id: str,
+                  login: Mapping[str, Any] | None = None) -> AIOKafkaProducer:
+    """``login``: aiokafka's security arguments (``kafka_login.client_login``), if any."""
     # aiokafka defaults to acks=1 without idempotence: a leader failover could lose or
     # duplicate an acknowledged event. Both are set explicitly.
     return AIOKafkaProducer(
+        **(login or {}),
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         acks="all",
@@ -109,9 +135,11 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+def make_broker(bootstrap_servers: str, client_id: str,
+                security: BaseSecurity | None = None) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_servers,
+        security=security,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

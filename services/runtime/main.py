@@ -7,14 +7,24 @@ before the service starts until after it stopped.
 import asyncio
 import gc
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 import uvicorn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    UnsupportedSaslMechanismError,
+)
 
 from services.runtime.db import make_engine
 from services.runtime.health import HealthServer, HealthSettings
+from services.runtime.kafka import TopicsMissing
 from services.runtime.logging import configure_logging
 from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
@@ -82,7 +92,18 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
+# The broker refusing this service for good at start: a message, not a traceback.
+REFUSALS = (TopicsMissing, SaslAuthenticationFailed, AuthenticationFailedError,
+            UnsupportedSaslMechanismError, TopicAuthorizationFailedError,
+            GroupAuthorizationFailedError, ClusterAuthorizationFailedError)
+
+
 def run(definition: ServiceDefinition, settings: Settings, extra: ExtraTask | None = None) -> None:
     configure_logging(definition.name, settings.log_level)
     tune_gc()
-    asyncio.run(serve(definition, settings, extra))
+    try:
+        asyncio.run(serve(definition, settings, extra))
+    except REFUSALS as exc:
+        structlog.get_logger().error("broker_refused_service", error=repr(exc))
+        sys.exit(f"{definition.name}: the Kafka broker refused this service: "
+                 f"{type(exc).__name__}: {exc}")

@@ -18,10 +18,12 @@ from faststream.kafka import KafkaMessage
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.access import ACCESS
 from services.runtime.consumer import RecordProcessor, Subscription
 from services.runtime.db import migrate
 from services.runtime.deadletter import Record
 from services.runtime.kafka import ensure_topics, make_broker, make_producer
+from services.runtime.kafka_login import broker_security, client_login
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.offsets import OffsetCommits
 from services.runtime.relay import OutboxRelay
@@ -67,8 +69,10 @@ class ServiceRuntime:
         self.definition = definition
         self.settings = settings
         self.engine = engine
-        self.producer = make_producer(settings.kafka_bootstrap_servers, definition.name)
-        self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name)
+        self.producer = make_producer(settings.kafka_bootstrap_servers, definition.name,
+                                      client_login(settings))
+        self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name,
+                                  broker_security(settings))
         self.metrics = ServiceMetrics(definition.name)
         self.relay = OutboxRelay(
             engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds,
@@ -86,6 +90,12 @@ class ServiceRuntime:
         self.subscribers: dict[str, LogicSubscriber[Any]] = {}
         for sub in definition.subscriptions:
             self._subscribe(sub)
+
+    def topics(self) -> frozenset[str] | None:
+        """The topics this service may use on a secured broker (None: not in the access
+        table, so any)."""
+        access = ACCESS.get(self.definition.name)
+        return None if access is None else access.reads | access.writes
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine, self.definition.tables, f"sinergi/{self.definition.name}")
@@ -117,8 +127,10 @@ class ServiceRuntime:
     async def start(self, *, relay: bool = True, migrate_schema: bool = True) -> None:
         if migrate_schema:
             await migrate(self.engine, self.definition.migrations, self.definition.tables.schema)
+        login = client_login(self.settings)
         await ensure_topics(self.settings.kafka_bootstrap_servers,
-                            self.settings.replication_factor)
+                            self.settings.replication_factor, login=login,
+                            names=self.topics() if login else None)
         await self.producer.start()
         self.offsets.resume()
         await self.broker.start()

@@ -1,6 +1,9 @@
 """Settings from the environment; nothing connects at import time."""
 
-from pydantic import Field, SecretStr
+import sys
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development default only: a deployment sets SINERGI_PSEUDONYM_KEY from its secret store.
@@ -16,6 +19,21 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias="KAFKA_SASL_USERNAME",
+        description="The service's own principal on a secured broker (SASL/SCRAM-SHA-512); "
+                    "unset: no login",
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias="KAFKA_SASL_PASSWORD")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] | None = Field(
+        default=None, validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="Default: SASL_SSL with a login, PLAINTEXT without",
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None, validation_alias="KAFKA_SSL_CAFILE",
+        description="CA certificates for SASL_SSL; unset: the system's",
     )
     database_url: str = Field(
         default="postgresql+asyncpg://sinergi:sinergi@127.0.0.1:5432/sinergi",
@@ -77,3 +95,27 @@ class Settings(BaseSettings):
         default=SecretStr(DEV_API_TOKENS), validation_alias="SINERGI_API_TOKENS",
         description="Comma-separated agency:token pairs for the HTTP endpoints",
     )
+
+    @model_validator(mode="after")
+    def _login_complete(self) -> Self:
+        if self.kafka_sasl_username and self.kafka_sasl_password is None:
+            raise ValueError("KAFKA_SASL_USERNAME is set but KAFKA_SASL_PASSWORD is not")
+        if self.kafka_sasl_password is not None and not self.kafka_sasl_username:
+            raise ValueError("KAFKA_SASL_PASSWORD is set but KAFKA_SASL_USERNAME is not")
+        if (self.kafka_security_protocol or "").startswith("SASL") and not self.kafka_sasl_username:
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        if self.kafka_security_protocol == "PLAINTEXT" and self.kafka_sasl_username:
+            raise ValueError("KAFKA_SASL_USERNAME is set but KAFKA_SECURITY_PROTOCOL is "
+                             "PLAINTEXT (no login)")
+        return self
+
+
+def load_settings() -> Settings:
+    """The settings of a service process; a bad value exits naming the variable and why."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        sys.exit("configuration error:\n" + "\n".join(
+            f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in exc.errors()))

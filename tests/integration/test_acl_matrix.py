@@ -6,12 +6,9 @@ from every catalogue topic; each cell must come out exactly as the table says.
 """
 
 import asyncio
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -27,10 +24,10 @@ from contracts.access import ACCESS, ADMIN, SERVICES, Access
 from contracts.catalogue import TOPICS
 from services.stack import Stack
 from services.stack.security import all_bindings, describe_acls
+from tests.support import secured_stack
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 DENIALS = (TopicAuthorizationFailedError, GroupAuthorizationFailedError,
            ClusterAuthorizationFailedError)
 RUN = uuid.uuid4().hex[:8]
@@ -54,16 +51,7 @@ class Cell:
 
 @pytest.fixture(scope="module")
 def secured() -> Iterator[Stack]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and shutil.which("java") is None:
-        pytest.skip("runs a Kafka of its own, which needs a JDK; only external servers here")
-    base = Path(os.environ.get("SINERGI_TEST_STACK_DIR", REPO / ".stack" / "test"))
-    stack = Stack(base.parent / f"{base.name}.acl-matrix", secured=True, postgres=False)
-    stack.down(purge=True)  # fresh logins, ACLs and topics on every run
-    stack.up(timeout=120)
-    try:
-        yield stack
-    finally:
-        stack.down(purge=True)
+    yield from secured_stack("acl-matrix")
 
 
 def _denied(exc: BaseException) -> bool:

@@ -1,0 +1,70 @@
+"""A service's Kafka login comes from its settings, complete or refused with the reason."""
+
+import pytest
+from faststream.security import SASLScram512
+from pydantic import ValidationError
+
+from services.runtime.kafka_login import broker_security, client_login
+from services.runtime.settings import Settings, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def settings(**env: str) -> Settings:
+    return Settings.model_validate(env)
+
+
+def test_without_a_login_the_service_connects_in_plaintext() -> None:
+    plain = settings()
+    assert client_login(plain) == {}
+    assert broker_security(plain) is None
+
+
+def test_a_login_defaults_to_scram_over_tls() -> None:
+    secured = settings(KAFKA_SASL_USERNAME="public_works", KAFKA_SASL_PASSWORD="s3cret")
+    login = client_login(secured)
+    assert login["security_protocol"] == "SASL_SSL"
+    assert login["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (login["sasl_plain_username"], login["sasl_plain_password"]) == (
+        "public_works", "s3cret")
+    assert login["ssl_context"] is not None
+    security = broker_security(secured)
+    assert isinstance(security, SASLScram512) and security.use_ssl
+
+
+def test_sasl_plaintext_sends_no_tls_context() -> None:
+    login = client_login(settings(KAFKA_SASL_USERNAME="education", KAFKA_SASL_PASSWORD="pw",
+                                  KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT"))
+    assert login["security_protocol"] == "SASL_PLAINTEXT"
+    assert "ssl_context" not in login
+
+
+@pytest.mark.parametrize(("env", "reason"), [
+    ({"KAFKA_SASL_USERNAME": "social"}, "KAFKA_SASL_PASSWORD is not"),
+    ({"KAFKA_SASL_PASSWORD": "pw"}, "KAFKA_SASL_USERNAME is not"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "needs KAFKA_SASL_USERNAME"),
+    ({"KAFKA_SASL_USERNAME": "social", "KAFKA_SASL_PASSWORD": "pw",
+      "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "PLAINTEXT (no login)"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SSL"}, "KAFKA_SECURITY_PROTOCOL"),
+])
+def test_an_incomplete_or_contradictory_login_is_refused_naming_the_variable(
+    env: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(**env)
+    assert reason in str(refused.value)
+
+
+def test_the_password_never_shows_in_the_settings_repr() -> None:
+    assert "s3cret" not in repr(settings(KAFKA_SASL_USERNAME="x", KAFKA_SASL_PASSWORD="s3cret"))
+
+
+def test_a_service_with_a_bad_setting_exits_with_the_variable_and_reason(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "social")
+    monkeypatch.setenv("SINERGI_BATCH_LANES", "two")
+    with pytest.raises(SystemExit) as exited:
+        load_settings()
+    assert "SINERGI_BATCH_LANES" in str(exited.value.code)
+    assert "valid integer" in str(exited.value.code)
