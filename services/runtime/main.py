@@ -96,6 +96,12 @@ def tune_gc() -> None:
     gc.set_threshold(1_000_000, 20, 10)
 
 
+# The broker refusing this service for good at start: a message, not a traceback.
+REFUSALS = (TopicsMissing, SaslAuthenticationFailed, AuthenticationFailedError,
+            UnsupportedSaslMechanismError, TopicAuthorizationFailedError,
+            GroupAuthorizationFailedError, ClusterAuthorizationFailedError)
+
+
 def run(definition: ServiceDefinition, settings: Settings, extra: ExtraTask | None = None) -> None:
     configure_logging(definition.name, settings.log_level)
     tune_gc()
