@@ -4,6 +4,9 @@ import pytest
 from faststream.security import SASLScram512
 from pydantic import ValidationError
 
+from services.public_works.bootstrap import build
+from services.runtime import main
+from services.runtime.kafka import TopicsMissing
 from services.runtime.kafka_login import broker_security, client_login
 from services.runtime.settings import Settings, load_settings
 
@@ -68,3 +71,15 @@ def test_a_service_with_a_bad_setting_exits_with_the_variable_and_reason(
         load_settings()
     assert "SINERGI_BATCH_LANES" in str(exited.value.code)
     assert "valid integer" in str(exited.value.code)
+
+
+def test_a_service_the_broker_refuses_exits_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refused(*args: object) -> None:
+        raise TopicsMissing("sinergi.social.housing: not on the broker")
+
+    monkeypatch.setattr(main, "serve", refused)
+    monkeypatch.setattr(main, "tune_gc", lambda: None)
+    with pytest.raises(SystemExit) as exited:
+        main.run(build(), settings())
+    assert str(exited.value.code) == ("public_works: the Kafka broker refused this service: "
+                                      "TopicsMissing: sinergi.social.housing: not on the broker")
