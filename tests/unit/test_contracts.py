@@ -1,4 +1,6 @@
 import json
+import os
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -155,3 +157,25 @@ def test_a_misrouted_identity_record_is_dead_lettered_inside_dinsos() -> None:
         "sinergi.intake.deadletter")
     assert dead_letter_topic("sinergi.intake.public_works", "intake.ticket_update.v1") == (
         "sinergi.deadletter")
+
+
+def test_event_ids_stay_unique_across_refills_of_their_random_pool() -> None:
+    ids = [new_event_id() for _ in range(3000)]  # the pool holds 256 ids' worth
+    assert len(set(ids)) == 3000
+    assert {i.version for i in ids} == {7} and {i.variant for i in ids} == {uuid.RFC_4122}
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    new_event_id()  # the pool now holds the parent's next ids
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, ",".join(str(new_event_id()) for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    random_bits = (0xFFF << 64) | ((1 << 62) - 1)  # ids of another millisecond differ anyway
+    with os.fdopen(read) as pipe:
+        childs = {uuid.UUID(s).int & random_bits for s in pipe.read().split(",")}
+    parents = {new_event_id().int & random_bits for _ in range(5)}
+    assert len(childs) == 5 and not childs & parents
