@@ -79,6 +79,7 @@ def test_a_service_the_broker_refuses_exits_saying_so(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(main, "serve", refused)
     monkeypatch.setattr(main, "tune_gc", lambda: None)
+    monkeypatch.setattr(main, "configure_logging", lambda *args: None)
     with pytest.raises(SystemExit) as exited:
         main.run(build(), settings())
     assert str(exited.value.code) == ("public_works: the Kafka broker refused this service: "
