@@ -113,16 +113,21 @@ async def consumed_to_end(settings: Settings, group: str, topics: list[str]) -> 
     return True
 
 
-def secured_stack(name: str) -> Iterator[Stack]:
-    """A SASL/SCRAM Kafka with the access table's ACLs, fresh (logins, ACLs, topics), in
+def own_stack(name: str, timeout: float = 120, **shape: Any) -> Iterator[Stack]:
+    """A Kafka of its own of the given ``shape`` (``Stack`` keywords), fresh, in
     ``<test stack dir>.<name>``; no PostgreSQL. For a fixture: ``yield from``."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and shutil.which("java") is None:
         pytest.skip("runs a Kafka of its own, which needs a JDK; only external servers here")
     base = Path(os.environ.get("SINERGI_TEST_STACK_DIR", REPO / ".stack" / "test"))
-    stack = Stack(base.parent / f"{base.name}.{name}", secured=True, postgres=False)
+    stack = Stack(base.parent / f"{base.name}.{name}", postgres=False, **shape)
     stack.down(purge=True)
-    stack.up(timeout=120)
+    stack.up(timeout=timeout)
     try:
         yield stack
     finally:
         stack.down(purge=True)
+
+
+def secured_stack(name: str) -> Iterator[Stack]:
+    """A SASL/SCRAM Kafka with the access table's ACLs, fresh (logins, ACLs, topics)."""
+    return own_stack(name, secured=True)

@@ -4,8 +4,10 @@ A service's time on a batch is its own Python, then waiting for PostgreSQL (inbo
 inserts, commit). With the batch split in two transactions, one lane's Python runs while
 the other's statements are in the database. Order matters only per key (the household
 ref: one household's events are keyed alike and share a partition), so every record of a
-key goes to the same lane, in its order; lanes share no household, so they lock no row of
-each other's. A small batch is left whole: a second transaction costs more than it hides.
+key goes to the same lane, in its order, and lanes share no household. (Rows shared across
+households, such as Dinsos's pseudonym lookups, are written in a fixed order, so two lanes
+wait for each other there rather than deadlock.) A small batch is left whole: a second
+transaction costs more than it hides.
 """
 
 import zlib

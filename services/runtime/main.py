@@ -17,6 +17,7 @@ from aiokafka.errors import (
     AuthenticationFailedError,
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
+    KafkaConnectionError,
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
     UnsupportedSaslMechanismError,
@@ -59,10 +60,12 @@ async def serve(
     health_settings = HealthSettings()
     health = (None if health_settings.metrics_port is None else
               HealthServer(runtime, health_settings.metrics_host, health_settings.metrics_port))
+    started = False
     try:
         if health is not None:
             await health.start()
         await runtime.start()
+        started = True
         extra_task: asyncio.Future[None] | None = (
             asyncio.ensure_future(extra(runtime, stop)) if extra else None
         )
@@ -72,6 +75,8 @@ async def serve(
             await extra_task
         await runtime.stop()
     finally:
+        if not started:  # start failed part-way: close what it opened
+            await runtime.producer.stop()
         if health is not None:
             await health.stop()
         await engine.dispose()
@@ -111,3 +116,10 @@ def run(definition: ServiceDefinition, settings: Settings, extra: ExtraTask | No
         structlog.get_logger().error("broker_refused_service", error=repr(exc))
         sys.exit(f"{definition.name}: the Kafka broker refused this service: "
                  f"{type(exc).__name__}: {exc}")
+    except KafkaConnectionError as exc:
+        # aiokafka reports a refused SASL login as a failed bootstrap, like a broker down.
+        login = (f", or it refused the login of {settings.kafka_sasl_username!r}"
+                 if settings.kafka_sasl_username else "")
+        structlog.get_logger().error("broker_unreachable", error=repr(exc))
+        sys.exit(f"{definition.name}: could not connect to Kafka at "
+                 f"{settings.kafka_bootstrap_servers} (it is down or unreachable{login})")

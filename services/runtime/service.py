@@ -69,8 +69,9 @@ class ServiceRuntime:
         self.definition = definition
         self.settings = settings
         self.engine = engine
+        self._login = client_login(settings)
         self.producer = make_producer(settings.kafka_bootstrap_servers, definition.name,
-                                      client_login(settings))
+                                      self._login)
         self.broker = make_broker(settings.kafka_bootstrap_servers, definition.name,
                                   broker_security(settings))
         self.metrics = ServiceMetrics(definition.name)
@@ -127,10 +128,9 @@ class ServiceRuntime:
     async def start(self, *, relay: bool = True, migrate_schema: bool = True) -> None:
         if migrate_schema:
             await migrate(self.engine, self.definition.migrations, self.definition.tables.schema)
-        login = client_login(self.settings)
         await ensure_topics(self.settings.kafka_bootstrap_servers,
-                            self.settings.replication_factor, login=login,
-                            names=self.topics() if login else None)
+                            self.settings.replication_factor, login=self._login,
+                            names=self.topics() if self._login else None)
         await self.producer.start()
         self.offsets.resume()
         await self.broker.start()

@@ -8,13 +8,10 @@ the busy partition's leader is SIGKILLed; everything acknowledged must be read b
 
 import asyncio
 import json
-import os
-import shutil
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +24,10 @@ from aiokafka.structs import RecordMetadata
 from contracts.catalogue import SOCIAL_HOUSEHOLD
 from services.runtime.kafka import ensure_topics, make_producer
 from services.stack import Stack
-from tests.support import until
+from tests.support import own_stack, until
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 TOPIC = SOCIAL_HOUSEHOLD.name
 BUSY = 0
 RECORDS = 3000
@@ -39,16 +35,7 @@ RECORDS = 3000
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Stack]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and shutil.which("java") is None:
-        pytest.skip("runs a Kafka of its own, which needs a JDK; only external servers here")
-    base = Path(os.environ.get("SINERGI_TEST_STACK_DIR", REPO / ".stack" / "test"))
-    stack = Stack(base.parent / f"{base.name}.replicated", brokers=3, postgres=False)
-    stack.down(purge=True)
-    stack.up(timeout=150)
-    try:
-        yield stack
-    finally:
-        stack.down(purge=True)
+    yield from own_stack("replicated", timeout=150, brokers=3)
 
 
 def keys_of_partition(partition: int, partitions: int, count: int = 20) -> list[bytes]:

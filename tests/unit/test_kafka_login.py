@@ -1,6 +1,7 @@
 """A service's Kafka login comes from its settings, complete or refused with the reason."""
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from faststream.security import SASLScram512
 from pydantic import ValidationError
 
@@ -84,3 +85,21 @@ def test_a_service_the_broker_refuses_exits_saying_so(monkeypatch: pytest.Monkey
         main.run(build(), settings())
     assert str(exited.value.code) == ("public_works: the Kafka broker refused this service: "
                                       "TopicsMissing: sinergi.social.housing: not on the broker")
+
+
+def test_a_service_that_cannot_connect_exits_naming_the_broker_and_its_login(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(*args: object) -> None:
+        raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
+
+    monkeypatch.setattr(main, "serve", unreachable)
+    monkeypatch.setattr(main, "tune_gc", lambda: None)
+    monkeypatch.setattr(main, "configure_logging", lambda *args: None)
+    login = settings(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9092", KAFKA_SASL_USERNAME="public_works",
+                     KAFKA_SASL_PASSWORD="wrong")
+    with pytest.raises(SystemExit) as exited:
+        main.run(build(), login)
+    assert str(exited.value.code) == (
+        "public_works: could not connect to Kafka at 127.0.0.1:9092 (it is down or "
+        "unreachable, or it refused the login of 'public_works')")
