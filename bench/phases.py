@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.cpu import CpuSplit, per_unit_us
 from bench.probes import Meter, cpu_seconds, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, send_all
@@ -38,6 +39,11 @@ class Bench:
     profile: set[str] = field(default_factory=set)
     profile_dir: Path | None = None
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    infra: dict[str, list[int]] = field(default_factory=dict)
+    """Root pids of ``postgresql`` and ``kafka`` when the bench's stack runs them."""
+
+    def cpu_split(self, procs: ServiceProcesses) -> CpuSplit:
+        return CpuSplit({**{n: [p.pid] for n, p in procs.procs.items()}, **self.infra})
 
     def launch(self, names: tuple[str, ...]) -> ServiceProcesses:
         """The services as the deployment runs them: one process each, logs to files."""
@@ -91,11 +97,14 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
             procs.check_alive()
             await asyncio.sleep(0.05)  # until it works: its imports and group join don't count
         cpu_before = cpu_seconds(pid)
+        split = b.cpu_split(procs)
+        split.start()
         if name in b.profile and b.profile_dir is not None:
             recorder = Recorder(pid, b.profile_dir / f"{name}.raw.txt")
         await b.drain((name,), procs)
         wall = time.monotonic() - began
         cpu = cpu_seconds(pid)
+        used = split.stop()
         peaks = peaks_mib(procs)
     finally:
         if recorder is not None:
@@ -117,7 +126,16 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
         "per_second": round(work.consumed / work.seconds(), 1) if work.consumed else 0.0,
         "wall_seconds_with_startup": round(wall, 1), "peak_rss_mib": peaks[name],
         "cpu_share": busy,
+        **_cpu_fields(used, work.consumed, work.seconds(), "record"),
     }
+
+
+def _cpu_fields(used: dict[str, float | None], units: int, seconds: float,
+                unit: str) -> dict[str, Any]:
+    """CPU per unit of work by part, and how many of the machine's cores were busy."""
+    return {f"cpu_us_per_{unit}": per_unit_us(used, units),
+            "machine_busy_cores": round((used["machine"] or 0.0) / seconds, 2)
+            if seconds > 0 else None}
 
 
 async def pipeline(b: Bench, size: int, warmup: int) -> tuple[dict[str, Any], ServiceProcesses]:
@@ -128,10 +146,13 @@ async def pipeline(b: Bench, size: int, warmup: int) -> tuple[dict[str, Any], Se
         await b.drain(SERVICES, procs)
         records = b.households.records(size)
         since = await b.meter.db_now()
+        split = b.cpu_split(procs)
+        split.start()
         began = time.monotonic()
         await send_all(b.producer, records)
         published = time.monotonic() - began
         await b.drain(SERVICES, procs)
+        used = split.stop()
     except BaseException:
         procs.stop()
         raise
@@ -150,6 +171,7 @@ async def pipeline(b: Bench, size: int, warmup: int) -> tuple[dict[str, Any], Se
         "timeline_entries": works["timeline"].consumed,
         "consumed_by_service": {n: w.consumed for n, w in works.items()},
         "mean_intake_bytes": round(sum(r.size for r in records) / len(records)),
+        **_cpu_fields(used, size, window, "household"),
     }, procs
 
 
@@ -172,6 +194,8 @@ async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float
     records = b.households.records(int(rate * (seconds + warmup)))
     offset = await b.meter.clock_offset()
     sent: list[float] = []
+    split = b.cpu_split(procs)
+    split.start()
     start = time.perf_counter()
     for i, r in enumerate(records):
         delay = start + i / rate - time.perf_counter()
@@ -180,7 +204,9 @@ async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float
         sent.append(time.time())
         await b.producer.send(SOCIAL_INTAKE.name, value=r.value, key=r.key, headers=r.headers)
     await b.producer.flush()
-    offered = len(records) / (time.perf_counter() - start)
+    offered_for = time.perf_counter() - start
+    offered = len(records) / offered_for
+    used = split.stop()  # over the offered load only: the drain after it idles
     drain = await b.drain(SERVICES, procs)
     measured = [(r, t) for r, t in zip(records, sent, strict=True)
                 if t - sent[0] >= warmup and r.needs]
@@ -199,6 +225,7 @@ async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float
         "samples": len(ms), "drain_after_last_send_s": round(drain, 2),
         **{f"p{q}_ms": round(percentile(ms, q), 1) if ms else None for q in (50, 95, 99)},
         "max_ms": round(ms[-1], 1) if ms else None, "clock_offset_s": round(offset, 4),
+        **_cpu_fields(used, len(records), offered_for, "household"),
     }
 
 

@@ -27,6 +27,14 @@ DEFINITIONS = {
                        "from its first offset commit to the end of the drain, over the "
                        "alone.per_second window: near 1.0 means its one Python thread is "
                        "the limit",
+    "cpu_us_per_record": "alone: CPU time (user + system from /proc) over the drain, per record "
+                         "consumed, of the service process, PostgreSQL (postmaster and "
+                         "backends), the Kafka node(s), the rest of the machine (the bench "
+                         "itself included), and the machine's total",
+    "cpu_us_per_household": "pipeline and latency: the same per household offered, each "
+                            "service process apart (latency: over the offered load only)",
+    "machine_busy_cores": "the machine's busy CPU seconds (/proc/stat) over the phase's "
+                          "seconds: 2.0 is every core of this 2-core machine",
     "peak_rss_mib": "VmHWM from /proc/<pid>/status just before the process is stopped",
 }
 
@@ -145,9 +153,38 @@ def scaling(runs: list[dict[str, Any]]) -> Table:
     return t
 
 
+_PARTS = ("social", "public_works", "education", "timeline", "postgresql", "kafka", "rest")
+
+
+def cpu_table(run: dict[str, Any]) -> Table | None:
+    """CPU time per unit of work by process, and the machine's busy cores, per phase."""
+    phases = [(f"{name} alone, per record", a) for name, a in run.get("alone", {}).items()]
+    phases += [(f"{key}, per household", run[key]) for key in ("pipeline", "latency")
+               if key in run]
+    phases = [(label, p) for label, p in phases
+              if p.get("cpu_us_per_record") or p.get("cpu_us_per_household")]
+    if not phases:
+        return None
+    t = Table(title=f"CPU µs per unit of work, N = {run['households']:,} (rest: the bench "
+                    "and everything else on the machine)", title_justify="left")
+    t.add_column("phase")
+    for part in _PARTS:
+        t.add_column(part.replace("_", " "), justify="right")
+    t.add_column("machine busy", justify="right")
+    for label, p in phases:
+        used = p.get("cpu_us_per_record") or p.get("cpu_us_per_household") or {}
+        busy = p.get("machine_busy_cores")
+        t.add_row(label, *["" if used.get(part) is None else f"{used[part]:,.0f}"
+                           for part in _PARTS],
+                  "" if busy is None else f"{busy:.2f} cores")
+    return t
+
+
 def print_result(result: dict[str, Any], console: Console) -> None:
     for run in result["runs"]:
         console.print(table(run))
+        if (cpu := cpu_table(run)) is not None:
+            console.print(cpu)
         lat = run.get("latency", {})
         if lat.get("saturated"):
             console.print(f"  latency: offered {lat['offered_per_second']:g} hh/s is above the "

@@ -85,7 +85,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def measure(settings: Settings, args: argparse.Namespace, console: Console,
-                  result: dict[str, Any]) -> None:
+                  result: dict[str, Any], infra: dict[str, list[int]]) -> None:
     await ensure_topics(settings.kafka_bootstrap_servers, settings.replication_factor)
     engine = make_engine(settings.database_url)
     definitions = all_definitions(settings)
@@ -100,7 +100,7 @@ async def measure(settings: Settings, args: argparse.Namespace, console: Console
     b = Bench(engine, meter, producer,
               Households(settings.pseudonym_key.get_secret_value().encode()), definitions, env,
               args.stack_dir / "logs", args.drain_timeout, args.profile_set,
-              Path(result["out"]).with_suffix(".profile"))
+              Path(result["out"]).with_suffix(".profile"), infra=infra)
     try:
         console.print("settling: all services until every topic is consumed")
         await phases.settle(b, args.warmup)
@@ -154,6 +154,18 @@ async def measure_size(b: Bench, settings: Settings, args: argparse.Namespace,
     run["ratios"] = ratios(run)
 
 
+def infra_pids(stack: Stack | None) -> dict[str, list[int]]:
+    """PostgreSQL's postmaster and the Kafka nodes, when the stack runs them here."""
+    if stack is None:
+        return {}
+    pids: dict[str, list[int]] = {}
+    for part in stack.status():
+        if part.state == "running" and part.pid:
+            name = "postgresql" if part.name == "postgres" else "kafka"
+            pids.setdefault(name, []).append(part.pid)
+    return pids
+
+
 def machine() -> dict[str, Any]:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.up()
             os.environ.update(stack.env())  # for Settings() here and the service processes
         settings = Settings()
-        asyncio.run(measure(settings, args, console, result))
+        asyncio.run(measure(settings, args, console, result, infra_pids(stack)))
     finally:
         if stack is not None and not was_running and not args.keep_stack:
             stack.down(purge=True)

@@ -15,6 +15,7 @@ is split by key into lanes, each its own transaction, handled concurrently (``la
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -120,10 +121,12 @@ class RecordProcessor:
             else:
                 handled = await asyncio.gather(*(self._handle_lane(sub, lane) for lane in lanes))
             seconds = time.perf_counter() - started
+            counts: Counter[tuple[str, str]] = Counter()
             for lane, lane_outcomes in zip(lanes, handled, strict=True):
                 for (i, _, event), outcome in zip(lane, lane_outcomes, strict=True):
                     outcomes[i] = outcome
-                    self._observer.handled(sub.name, event.envelope.type, outcome, seconds)
+                    counts[(event.envelope.type, outcome)] += 1
+            self._observer.handled_many(sub.name, counts, seconds)
             if len(records) > 1:
                 log.info("batch_handled", records=len(records),
                          **{o.value: outcomes.count(o) for o in Outcome if o in outcomes},

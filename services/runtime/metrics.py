@@ -1,7 +1,9 @@
 """A service's Prometheus metrics: what its consumers handled, retried and dead-lettered,
 how long records took, their lag, and the outbox backlog.
 
-Counters move on the hot path (a label lookup and an add). Lag and backlog are read only
+Counters move on the hot path: a batch's records add to each (event type, outcome) once,
+through label children kept after their first lookup (``labels`` was ~6 % of Public
+Works' busy time when called per record). Lag and backlog are read only
 when scraped: lag from each consumer's own processed position against the highwater mark
 its last fetch reported (no broker request), backlog with one count on the outbox's
 partial index of unsent rows.
@@ -10,6 +12,7 @@ partial index of unsent rows.
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -48,12 +51,26 @@ class ServiceMetrics:
             "sinergi_outbox_backlog", "Outbox rows committed but not yet published (NaN when "
             "the database does not answer)", registry=self.registry)
         self._positions: dict[tuple[str, TopicPartition], int] = {}
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
 
     # -- the record processor's observer ---------------------------------------------------
 
     def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None:
-        self._handled.labels(consumer, event_type, outcome).inc()
-        self._latency.labels(consumer, event_type).observe(seconds)
+        self.handled_many(consumer, {(event_type, outcome): 1}, seconds)
+
+    def handled_many(self, consumer: str, counts: Mapping[tuple[str, str], int],
+                     seconds: float) -> None:
+        for (event_type, outcome), n in counts.items():
+            key = (consumer, event_type, outcome)
+            children = self._children.get(key)
+            if children is None:  # labels are bounded (catalogue types), so is this cache
+                children = self._children[key] = (
+                    self._handled.labels(consumer, event_type, outcome),
+                    self._latency.labels(consumer, event_type))
+            handled, latency = children
+            handled.inc(n)
+            for _ in range(n):
+                latency.observe(seconds)
 
     def retrying(self, consumer: str, event_type: str) -> None:
         self._retries.labels(consumer, event_type).inc()

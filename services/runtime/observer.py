@@ -1,5 +1,6 @@
 """What the record processor reports as it goes (metrics), and the labels it uses."""
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from contracts.catalogue import EVENTS
@@ -10,12 +11,19 @@ class Observer(Protocol):
     """What the processor reports as it goes (metrics); called on the hot path, so cheap."""
 
     def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None: ...
+    def handled_many(self, consumer: str, counts: Mapping[tuple[str, str], int],
+                     seconds: float) -> None:
+        """``counts[(event_type, outcome)]`` records finished together, in ``seconds``."""
     def retrying(self, consumer: str, event_type: str) -> None: ...
     def dead_lettered(self, consumer: str, reason: str) -> None: ...
 
 
 class Unobserved:
     def handled(self, consumer: str, event_type: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def handled_many(self, consumer: str, counts: Mapping[tuple[str, str], int],
+                     seconds: float) -> None:
         pass
 
     def retrying(self, consumer: str, event_type: str) -> None:

@@ -70,3 +70,19 @@ async def test_lag_is_highwater_minus_the_last_finished_position_of_assigned_par
     assert lags == {("sinergi_consumer_lag",
                      (("consumer", "g"), ("partition", "0"), ("topic", "t"))): 3}
     assert samples(metrics)[("sinergi_outbox_backlog", ())] == 4
+
+
+def test_a_batch_counts_each_record_once_and_observes_each_records_latency() -> None:
+    metrics = ServiceMetrics("public_works")
+    consumer, flagged = "public_works.flags", "social.housing.flagged.v1"
+    metrics.handled_many(consumer, {(flagged, Outcome.PROCESSED): 3,
+                                    (flagged, Outcome.DUPLICATE): 1}, 0.2)
+    metrics.handled_many(consumer, {(flagged, Outcome.PROCESSED): 2}, 0.004)
+    found = samples(metrics)
+    labels = (("consumer", consumer), ("event_type", flagged))
+    assert found[("sinergi_messages_handled_total", (*labels, ("outcome", "processed")))] == 5
+    assert found[("sinergi_messages_handled_total", (*labels, ("outcome", "duplicate")))] == 1
+    assert found[("sinergi_handler_latency_seconds_count", labels)] == 6
+    assert found[("sinergi_handler_latency_seconds_bucket", (*labels, ("le", "0.005")))] == 2
+    assert found[("sinergi_handler_latency_seconds_bucket", (*labels, ("le", "0.25")))] == 6
+    assert found[("sinergi_handler_latency_seconds_sum", labels)] == pytest.approx(0.808)
