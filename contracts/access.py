@@ -7,6 +7,9 @@ from the topic catalogue's readers and writers, so the ACLs cannot drift from th
 - a service reads the topics naming it as reader and writes those naming it as writer,
   plus the dead-letter topic of every topic it reads (it refuses bad records there);
 - an agency system writes its intake topic and reads nothing;
+- the intake API writes every intake topic and reads nothing: it publishes what agency
+  systems without a Kafka client post over HTTP, once it has checked that the poster's
+  token may post that type (``services.runtime.auth``);
 - operators read the shared dead-letter topic and write the topics whose refused records
   land there (replaying a dead letter publishes it again to its original topic); they may
   also describe every topic and group (consumer lag), which reveals no record;
@@ -22,6 +25,7 @@ from contracts.catalogue import TOPICS, Kind, dead_letter_topic
 
 SERVICES = ("social", "public_works", "education", "timeline")
 OPERATORS = "operators"
+INTAKE_API = "intake_api"
 ADMIN = "admin"
 OUTSIDER = "outsider"
 
@@ -34,6 +38,7 @@ AGENCY_OF = {
     "pupr-field-system": "Dinas PUPR",
     "school-systems": "Dinas Pendidikan",
     OPERATORS: "Sinergi operators",
+    INTAKE_API: "Sinergi intake API",
     ADMIN: "Sinergi platform",
     OUTSIDER: "nobody",
 }
@@ -81,6 +86,11 @@ def _operators() -> Access:
                   observes_all=True)
 
 
+def _intake_api() -> Access:
+    writes = frozenset(t.name for t in TOPICS.values() if t.kind is Kind.INTAKE)
+    return Access(INTAKE_API, AGENCY_OF[INTAKE_API], writes=writes)
+
+
 AGENCY_SYSTEMS = tuple(sorted({
     writer for t in TOPICS.values() if t.kind is Kind.INTAKE for writer in t.writers
 }))
@@ -90,6 +100,7 @@ ACCESS: dict[str, Access] = {
     for a in (
         *(_service(name) for name in SERVICES),
         *(_system(name) for name in AGENCY_SYSTEMS),
+        _intake_api(),
         _operators(),
         Access(ADMIN, AGENCY_OF[ADMIN], super_user=True),
         Access(OUTSIDER, AGENCY_OF[OUTSIDER]),

@@ -7,22 +7,27 @@ A SASL/SCRAM Kafka of its own (ACLs from ``contracts/access.py``, as in
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.access import OUTSIDER
-from contracts.catalogue import SOCIAL_HOUSING
+from contracts.access import INTAKE_API, OUTSIDER
+from contracts.catalogue import SOCIAL_HOUSING, SOCIAL_INTAKE
 from contracts.codec import encode
 from contracts.envelope import new_envelope
 from contracts.events.social import HousingFlagged, HousingNeed
+from services.intake_api.api import create_app
+from services.intake_api.bootstrap import build as build_intake_api
 from services.public_works.tables import TABLES, tickets
+from services.runtime.auth import parse_tokens
 from services.runtime.kafka import TopicsMissing
+from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.stack import Stack
-from tests.support import running, secured_stack, until
+from tests.support import fresh_intakes, running, secured_stack, until
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +90,39 @@ async def test_a_principal_without_the_services_topics_is_told_which_are_missing
             pass
     assert SOCIAL_HOUSING.name in str(refused.value)
     assert repr(OUTSIDER) in str(refused.value)
+
+
+async def test_the_intake_api_publishes_a_posted_household_as_its_own_principal(
+    secured: Stack, stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    [intake] = fresh_intakes(1)
+    settings = logged_in(stack_settings, secured, INTAKE_API)
+    runtime = ServiceRuntime(build_intake_api(), settings, engine)
+    await runtime.start()
+    token = parse_tokens(settings.api_tokens.get_secret_value())["dinsos-case-system"]
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)),
+                                     base_url="http://intake") as client:
+            posted = await client.post(
+                "/events/intake.household.v1", content=intake.model_dump_json(),
+                headers={"Authorization": f"Bearer {token}", "content-type": "application/json",
+                         "ce-subject": f"CASE-{uuid.uuid4().hex[:8]}"})
+        assert posted.status_code == 202, posted.text
+        # Dinsos, the only reader of its intake topic, finds the record the relay sent
+        # under the intake API's login.
+        social = AIOKafkaConsumer(
+            SOCIAL_INTAKE.name, **secured.client_config("social"),
+            group_id=f"social.secured-intake-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest", enable_auto_commit=False)
+        await social.start()
+        try:
+            async def posted_record() -> bool:
+                batches = await social.getmany(timeout_ms=500)
+                return any(r.key == intake.kk_number.encode()
+                           for records in batches.values() for r in records)
+
+            await until(posted_record, within=60, what="the posted household on its topic")
+        finally:
+            await social.stop()
+    finally:
+        await runtime.stop()
