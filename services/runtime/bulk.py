@@ -34,19 +34,31 @@ Part = tuple[Table, tuple[str, ...], str]
 """A table, the columns given, and the ``ON CONFLICT`` clause: one insert of ``inserts``."""
 
 
+# Transaction-scoped advisory locks on ``lock_keys`` under the namespace ``lock_ns``, taken
+# in the array's order (the caller sorts it). MATERIALIZED and joined to the last insert's
+# rows: no row reaches that insert, nor takes an id from its sequence, before every lock
+# is held.
+_LOCKS = ("locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtext(:lock_ns), "
+          "hashtext(k))) AS locks FROM unnest(CAST(:lock_keys AS text[])) AS u(k))")
+
+
 @cache
-def inserts_statement(parts: tuple[Part, ...]) -> TextClause:
+def inserts_statement(parts: tuple[Part, ...], returning: str = "",
+                      lock: bool = False) -> TextClause:
     """The inserts of ``parts`` as one statement (the first ones as ``WITH`` clauses), so
     several tables' rows cost one round trip. Part ``i``'s arrays are named ``p<i>_<column>``
     (see ``inserts_parameters``). The parts run on one snapshot and none sees another's
     rows; foreign keys are checked at the end of the statement, so a part may refer to
-    rows another part inserts."""
-    sql = [_insert_sql(table, columns, on_conflict, f"p{i}_")
+    rows another part inserts. ``returning``: columns of the last part's rows to return;
+    ``lock``: first take the advisory locks ``lock_keys`` (``lock_ns``), see ``_LOCKS``."""
+    last = len(parts) - 1
+    sql = [_insert_sql(table, columns, on_conflict, f"p{i}_",
+                       join=", locked" if lock and i == last else "")
            for i, (table, columns, on_conflict) in enumerate(parts)]
-    if len(sql) == 1:
-        return text(sql[0])
-    clauses = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(sql[:-1]))
-    return text(f"WITH {clauses} {sql[-1]}")
+    clauses = [_LOCKS] if lock else []
+    clauses += [f"w{i} AS ({s})" for i, s in enumerate(sql[:-1])]
+    head = f"WITH {', '.join(clauses)} " if clauses else ""
+    return text(head + sql[-1] + (f" RETURNING {returning}" if returning else ""))
 
 
 def inserts_parameters(parts: Sequence[tuple[Part, Sequence[dict[str, Any]]]]
@@ -60,7 +72,7 @@ def inserts_parameters(parts: Sequence[tuple[Part, Sequence[dict[str, Any]]]]
 
 
 def _insert_sql(table: Table, columns: tuple[str, ...], on_conflict: str,
-                prefix: str = "") -> str:
+                prefix: str = "", join: str = "") -> str:
     casts = []
     for name in columns:
         column_type = table.c[name].type
@@ -70,7 +82,7 @@ def _insert_sql(table: Table, columns: tuple[str, ...], on_conflict: str,
             casts.append(f"CAST(:{prefix}{name} AS {column_type.compile(dialect=_DIALECT)}[])")
     names = ", ".join(columns)
     return (f"INSERT INTO {table.fullname} ({names}) SELECT {names} "
-            f"FROM unnest({', '.join(casts)}) WITH ORDINALITY AS u({names}, n) ORDER BY n "
+            f"FROM unnest({', '.join(casts)}) WITH ORDINALITY AS u({names}, n){join} ORDER BY n "
             f"{on_conflict}")
 
 

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import Row, Table, text
+from sqlalchemy import Row, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from contracts.base import Contract
@@ -16,6 +16,7 @@ from contracts.catalogue import spec_for
 from contracts.codec import encode_data
 from contracts.envelope import Envelope, new_envelope
 from services.runtime.bulk import (
+    Part,
     column_arrays,
     insert_statement,
     inserts_parameters,
@@ -131,39 +132,40 @@ class UnitOfWork:
         return result.all() if returning else []
 
     async def flush(self) -> None:
-        """Write the added rows, then the events emitted so far (``commit`` does it too)."""
+        """Write the added rows, then the events emitted so far (``commit`` does it too):
+        one statement, with the locks the outbox rows need (see ``_keys_to_lock``)."""
         deferred, self._deferred = self._deferred, {}
-        if deferred:  # every table's added rows in one statement
-            parts = [((table, columns, on_conflict), rows)
-                     for (table, columns, on_conflict), rows in deferred.items()]
-            await self.conn.execute(inserts_statement(tuple(part for part, _ in parts)),
-                                    inserts_parameters(parts))
-        if not self._pending:
-            return
-        await self._lock_keys({row["key"] for row, _ in self._pending})
         pending, self._pending = self._pending, []
+        parts: list[tuple[Part, Sequence[dict[str, Any]]]] = [
+            ((table, columns, on_conflict), rows)
+            for (table, columns, on_conflict), rows in deferred.items()]
+        if not pending:
+            if parts:
+                await self.conn.execute(inserts_statement(tuple(part for part, _ in parts)),
+                                        inserts_parameters(parts))
+            return
+        keys = self._keys_to_lock({row["key"] for row, _ in pending})
+        outbox = [row for row, _ in pending]
+        parts.append(((self._tables.outbox, tuple(outbox[0]), ""), outbox))
         # Ids are allocated in row order: the order the handlers emitted the events.
-        written = await self.insert(self._tables.outbox, [row for row, _ in pending],
-                                    returning="event_id, id")
+        written = (await self.conn.execute(
+            inserts_statement(tuple(part for part, _ in parts), "event_id, id", lock=True),
+            {**inserts_parameters(parts), "lock_ns": self._tables.schema, "lock_keys": keys},
+        )).all()
         ids: dict[UUID, int] = {r.event_id: r.id for r in written}
         self.outgoing.extend(
             Outgoing(ids[row["event_id"]], row["topic"], row["key"].encode(), headers,
                      row["payload"])
             for row, headers in pending)
 
-    async def _lock_keys(self, keys: set[str]) -> None:
+    def _keys_to_lock(self, keys: set[str]) -> list[str]:
         # Outbox ids come from a sequence, allocated at insert but visible only at commit.
         # Two transactions writing the same key could commit in the opposite order of
         # their ids, and the relay (which publishes in id order) would reorder that
         # household's events. Holding a per-key lock from before the insert until commit
-        # makes id order and commit order agree for each key. The locks are taken in one
-        # statement in sorted order, so two transactions sharing keys cannot deadlock here.
+        # makes id order and commit order agree for each key. The locks are taken in the
+        # insert's statement, before its rows, in sorted order, so two transactions
+        # sharing keys cannot deadlock here.
         new = sorted(keys - self._locked_keys)
-        if not new:
-            return
-        await self.conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(k)) "
-                 "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS u(k, n) ORDER BY n"),
-            {"ns": self._tables.schema, "keys": new},
-        )
         self._locked_keys.update(new)
+        return new
