@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Text, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.bulk import column_arrays, insert_statement
@@ -91,8 +90,9 @@ async def resolve_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str
 
 async def resolve_refs(conn: AsyncConnection, keys: Keys,
                        requests: Iterable[tuple[Kind, str, bool]]) -> Known:
-    """``find_ref`` for many ``(kind, number, mint)`` requests in at most three statements
-    (``resolve_ref`` where ``mint``; a number asked for both ways is minted).
+    """``find_ref`` for many ``(kind, number, mint)`` requests in one statement, two if
+    some are new, three if a concurrent writer stored some of those first (``resolve_ref``
+    where ``mint``; a number asked for both ways is minted).
 
     Numbers without a ref are left out unless minted. The result is what the one-number
     functions would return, so handlers given it as ``known`` skip their lookups.
@@ -101,37 +101,40 @@ async def resolve_refs(conn: AsyncConnection, keys: Keys,
     for kind, number, minted in requests:
         mint[(kind, number)] = mint.get((kind, number), False) or minted
     hashes = {item: [lookup_hash(k, *item) for k in keys.all] for item in mint}
-    rows = dict((await conn.execute(
-        _FIND_HASHES, {"values": [h for hs in hashes.values() for h in hs]})).all())
+    # Each number's would-be legacy refs are looked for in the same statement as its
+    # lookup hashes (a round trip less for every batch of new numbers); they matter only
+    # for numbers without a lookup row. Hashes and refs cannot collide: refs start h-/p-.
+    candidates = {(kind, n): [MINT[kind](k, n) for k in keys.all] for kind, n in mint}
+    rows: dict[str, str] = dict((await conn.execute(_FIND, {
+        "values": [h for hs in hashes.values() for h in hs],
+        **{kind.value: [c for (of, _), cs in candidates.items() if of is kind for c in cs]
+           for kind in Kind}})).all())
     found = {item: str(rows[hs[0]]) for item, hs in hashes.items() if hs[0] in rows}
     rekey = {item: str(next(rows[h] for h in hs if h in rows))
              for item, hs in hashes.items() if item not in found and any(h in rows for h in hs)}
-    unknown = [item for item in mint if item not in found and item not in rekey]
-    if unknown:
-        candidates = {(kind, n): [MINT[kind](k, n) for k in keys.all] for kind, n in unknown}
-        in_use = set((await conn.execute(_REFS_IN_USE, {
-            kind.value: [c for (of, _), cs in candidates.items() if of is kind for c in cs]
-            for kind in Kind})).scalars())
-        for kind, n in unknown:
-            legacy = next((c for c in candidates[(kind, n)] if c in in_use), None)
-            if legacy is not None:
-                rekey[(kind, n)] = legacy
-            elif mint[(kind, n)]:
-                rekey[(kind, n)] = MINT[kind](keys.current, n)
+    for kind, n in (item for item in mint if item not in found and item not in rekey):
+        legacy = next((c for c in candidates[(kind, n)] if c in rows), None)
+        if legacy is not None:
+            rekey[(kind, n)] = legacy
+        elif mint[(kind, n)]:
+            rekey[(kind, n)] = candidates[(kind, n)][0]  # the current key's
     if rekey:
         found.update(await _remember_many(conn, keys, rekey))
     return found
 
 
 # Many numbers at once: one array parameter each, so a batch costs one statement (an IN
-# list would be a new statement, compiled and planned, for every batch size).
-_FIND_HASHES = select(pseudonyms.c.lookup_hash, pseudonyms.c.ref).where(
-    pseudonyms.c.lookup_hash == any_(bindparam("values", type_=ARRAY(Text))))
-_REFS_IN_USE = text(
-    f"SELECT household_ref FROM {households.fullname} "
-    f"WHERE household_ref = ANY(CAST(:{Kind.HOUSEHOLD.value} AS text[])) UNION "
-    f"SELECT person_ref FROM {referred_children.fullname} "
+# list would be a new statement, compiled and planned, for every batch size). Rows are
+# (lookup hash, its ref) and (legacy ref in use, itself).
+_FIND = text(
+    f"SELECT lookup_hash, ref FROM {pseudonyms.fullname} "
+    "WHERE lookup_hash = ANY(CAST(:values AS text[])) UNION ALL "
+    f"SELECT household_ref, household_ref FROM {households.fullname} "
+    f"WHERE household_ref = ANY(CAST(:{Kind.HOUSEHOLD.value} AS text[])) UNION ALL "
+    f"SELECT person_ref, person_ref FROM {referred_children.fullname} "
     f"WHERE person_ref = ANY(CAST(:{Kind.PERSON.value} AS text[]))")
+
+
 async def _remember_many(conn: AsyncConnection, keys: Keys,
                          refs: dict[tuple[Kind, str], str]) -> Known:
     """Store the current key's lookup rows for ``refs``: one insert, and one select for any
