@@ -61,6 +61,27 @@ def inserts_statement(parts: tuple[Part, ...], returning: str = "",
     return text(head + sql[-1] + (f" RETURNING {returning}" if returning else ""))
 
 
+@cache
+def claiming_statement(parts: tuple[Part, ...], claim: Part,
+                       outbox: Part | None) -> TextClause:
+    """A commit that claims its events too: the rows of ``parts``, the inbox rows of
+    ``claim`` (``ON CONFLICT DO NOTHING``) and, if any, the ``outbox`` rows with their key
+    locks (as in ``inserts_statement``), in one statement. Its rows: one ``(NULL, number of
+    inbox rows inserted)``, then ``(event_id, id)`` per outbox row. Parameters are named as
+    ``inserts_parameters`` names them for ``parts``, ``claim`` and ``outbox`` in that
+    order."""
+    n = len(parts)
+    ctes = [f"w{i} AS ({_insert_sql(t, c, oc, f'p{i}_')})" for i, (t, c, oc) in enumerate(parts)]
+    ctes.append(f"claimed AS ({_insert_sql(*claim, f'p{n}_')} RETURNING 1)")
+    rows = "SELECT NULL::uuid AS event_id, count(*) AS id FROM claimed"
+    if outbox is not None:
+        ctes.insert(0, _LOCKS)
+        ctes.append(f"written AS ({_insert_sql(*outbox, f'p{n + 1}_', join=', locked')} "
+                    "RETURNING event_id, id)")
+        rows += " UNION ALL SELECT event_id, id FROM written"
+    return text(f"WITH {', '.join(ctes)} {rows}")
+
+
 def inserts_parameters(parts: Sequence[tuple[Part, Sequence[dict[str, Any]]]]
                        ) -> dict[str, list[Any]]:
     """The parameters of ``inserts_statement``: each part's rows, as in ``column_arrays``."""

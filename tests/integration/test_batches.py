@@ -14,15 +14,16 @@ from contracts.catalogue import (
     PUBLIC_WORKS_TICKET,
     SOCIAL_HOUSING,
 )
-from contracts.codec import encode
+from contracts.codec import Event, encode
 from contracts.envelope import new_envelope
 from contracts.events.public_works import FieldStatus, TicketFieldUpdate
 from contracts.events.social import HousingFlagged, HousingNeed
 from services.public_works.tables import TABLES, tickets
-from services.runtime.consumer import Outcome, RecordProcessor
+from services.runtime.consumer import Outcome, RecordProcessor, Subscription
 from services.runtime.deadletter import Record
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
+from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
 from tests.support import definitions, read_all, running, until
 
@@ -105,6 +106,61 @@ async def test_a_copy_inside_the_same_batch_is_dropped_as_a_duplicate(
     assert await needs_of(engine, first) == ["sanitation"]
     assert await needs_of(engine, second) == ["clean_water_connection"]
     assert await ticket_events(engine, first) == 1
+
+
+async def test_a_batch_holding_a_record_handled_before_drops_it_and_commits_the_rest(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    # The batch claims its records at commit; finding one claimed already, it commits
+    # nothing and is handled again claiming first.
+    runtime = await public_works(stack_settings, engine)
+    sub = subscription(runtime, "public_works.housing_flags")
+    seen, new = fresh_ref(), fresh_ref()
+    handled = flag_record(seen, 1, [HousingNeed.SANITATION])
+    try:
+        first = await runtime.processor.process_batch(
+            sub, [handled, flag_record(fresh_ref(), 2, [HousingNeed.SANITATION])])
+        again = await runtime.processor.process_batch(
+            sub, [handled, flag_record(new, 3, [HousingNeed.CLEAN_WATER])])
+    finally:
+        await runtime.producer.stop()
+    assert first == [Outcome.PROCESSED, Outcome.PROCESSED]
+    assert again == [Outcome.DUPLICATE, Outcome.PROCESSED]
+    assert await needs_of(engine, seen) == ["sanitation"]
+    assert await ticket_events(engine, seen) == 1
+    assert await needs_of(engine, new) == ["clean_water_connection"]
+
+
+async def test_a_redelivered_record_emits_nothing_even_when_no_constraint_would_stop_it(
+    engine: AsyncEngine
+) -> None:
+    # Public Works' tickets table would refuse a second ticket anyway; this handler only
+    # emits, so the inbox claim made at commit is all that stands between a redelivered
+    # record and a second event.
+    tables = ServiceTables("claim_at_commit_test")
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")
+        await conn.run_sync(tables.metadata.create_all)
+
+    async def echo(event: Event, uow: UnitOfWork) -> None:
+        await uow.emit(event.data, subject=event.envelope.subject,
+                       correlationid=event.envelope.correlationid,
+                       causationid=event.envelope.id)
+
+    processor = RecordProcessor(lambda: UnitOfWork(engine, tables, "sinergi/claim-test"),
+                                producer=None)  # type: ignore[arg-type]  # no dead letters here
+    sub = Subscription("claim_test.flags", (SOCIAL_HOUSING.name,), echo)
+    seen, new = fresh_ref(), fresh_ref()
+    handled = flag_record(seen, 1, [HousingNeed.SANITATION])
+    first = await processor.process_batch(
+        sub, [handled, flag_record(fresh_ref(), 2, [HousingNeed.SANITATION])])
+    again = await processor.process_batch(
+        sub, [handled, flag_record(new, 3, [HousingNeed.CLEAN_WATER])])
+    assert (first, again) == ([Outcome.PROCESSED] * 2, [Outcome.DUPLICATE, Outcome.PROCESSED])
+    async with engine.connect() as conn:
+        keys = list((await conn.execute(select(tables.outbox.c.key).where(
+            tables.outbox.c.key.in_([seen, new])))).scalars())
+    assert sorted(keys) == sorted([seen, new])
 
 
 async def test_a_refused_record_is_dead_lettered_alone_and_the_rest_of_its_batch_commits(
