@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.cpu import CpuSplit, per_unit_us
-from bench.probes import Meter, cpu_seconds, peak_rss_kib
+from bench.probes import Meter, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, send_all
 from contracts.catalogue import SOCIAL_INTAKE
@@ -96,14 +96,12 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
         while prefilled and await b.meter.behind([d]) >= prefilled:
             procs.check_alive()
             await asyncio.sleep(0.05)  # until it works: its imports and group join don't count
-        cpu_before = cpu_seconds(pid)
         split = b.cpu_split(procs)
         split.start()
         if name in b.profile and b.profile_dir is not None:
             recorder = Recorder(pid, b.profile_dir / f"{name}.raw.txt")
         await b.drain((name,), procs)
         wall = time.monotonic() - began
-        cpu = cpu_seconds(pid)
         used = split.stop()
         peaks = peaks_mib(procs)
     finally:
@@ -116,10 +114,10 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
                             **summarize(recorder.out, recorder.rate * recorder.seconds)}
     work = await b.meter.work(d, since)
     # Over the work's own window: the drain is noticed only a second or so after it ended,
-    # and the process idles meanwhile. Its first batch is before cpu_before: a slight
-    # underestimate.
-    busy = (round((cpu - cpu_before) / work.seconds(), 2)
-            if cpu is not None and cpu_before is not None and work.consumed else None)
+    # and the process idles meanwhile. Its first batch is before the split started: an
+    # underestimate, by that batch's share of the drain.
+    own = used[name]
+    busy = round(own / work.seconds(), 2) if own is not None and work.consumed else None
     return {
         "prefilled": prefilled, "consumed": work.consumed, "produced": work.produced,
         "seconds": round(work.seconds(), 3),

@@ -6,7 +6,6 @@ committed, however late the bench notices. Polling only decides when to stop wai
 """
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,15 +139,6 @@ class Meter:
             best = min(best, (after - before, db - (before + after) / 2))
         return best[1]
 
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a live process has used so far, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def peak_rss_kib(pid: int) -> int | None:

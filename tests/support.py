@@ -22,9 +22,19 @@ from services.demo.deployment import all_definitions
 from services.demo.households import sample_household
 from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
+from services.runtime.tables import ServiceTables
 from services.stack import Stack
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+async def create_tables(engine: AsyncEngine, tables: ServiceTables) -> ServiceTables:
+    """A throwaway schema with a service's runtime tables (outbox, inbox), for tests of the
+    runtime alone."""
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")
+        await conn.run_sync(tables.metadata.create_all)
+    return tables
 
 
 def definitions(settings: Settings) -> dict[str, ServiceDefinition]:

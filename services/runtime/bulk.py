@@ -34,52 +34,49 @@ Part = tuple[Table, tuple[str, ...], str]
 """A table, the columns given, and the ``ON CONFLICT`` clause: one insert of ``inserts``."""
 
 
+@cache
+def inserts_statement(parts: tuple[Part, ...]) -> TextClause:
+    """The inserts of ``parts`` as one statement (the first ones as ``WITH`` clauses), so
+    several tables' rows cost one round trip. Part ``i``'s arrays are named ``p<i>_<column>``
+    (see ``inserts_parameters``). The parts run on one snapshot and none sees another's
+    rows; foreign keys are checked at the end of the statement, so a part may refer to
+    rows another part inserts."""
+    sql = [_insert_sql(table, columns, on_conflict, f"p{i}_")
+           for i, (table, columns, on_conflict) in enumerate(parts)]
+    if len(sql) == 1:
+        return text(sql[0])
+    clauses = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(sql[:-1]))
+    return text(f"WITH {clauses} {sql[-1]}")
+
+
 # Transaction-scoped advisory locks on ``lock_keys`` under the namespace ``lock_ns``, taken
-# in the array's order (the caller sorts it). MATERIALIZED and joined to the last insert's
-# rows: no row reaches that insert, nor takes an id from its sequence, before every lock
-# is held.
+# in the array's order (the caller sorts it). MATERIALIZED and joined to the outbox
+# insert's rows: no row reaches that insert, nor takes an id from its sequence, before
+# every lock is held.
 _LOCKS = ("locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtext(:lock_ns), "
           "hashtext(k))) AS locks FROM unnest(CAST(:lock_keys AS text[])) AS u(k))")
 
 
 @cache
-def inserts_statement(parts: tuple[Part, ...], returning: str = "",
-                      lock: bool = False) -> TextClause:
-    """The inserts of ``parts`` as one statement (the first ones as ``WITH`` clauses), so
-    several tables' rows cost one round trip. Part ``i``'s arrays are named ``p<i>_<column>``
-    (see ``inserts_parameters``). The parts run on one snapshot and none sees another's
-    rows; foreign keys are checked at the end of the statement, so a part may refer to
-    rows another part inserts. ``returning``: columns of the last part's rows to return;
-    ``lock``: first take the advisory locks ``lock_keys`` (``lock_ns``), see ``_LOCKS``."""
-    last = len(parts) - 1
-    sql = [_insert_sql(table, columns, on_conflict, f"p{i}_",
-                       join=", locked" if lock and i == last else "")
-           for i, (table, columns, on_conflict) in enumerate(parts)]
-    clauses = [_LOCKS] if lock else []
-    clauses += [f"w{i} AS ({s})" for i, s in enumerate(sql[:-1])]
-    head = f"WITH {', '.join(clauses)} " if clauses else ""
-    return text(head + sql[-1] + (f" RETURNING {returning}" if returning else ""))
-
-
-@cache
-def claiming_statement(parts: tuple[Part, ...], claim: Part,
-                       outbox: Part | None) -> TextClause:
-    """A commit that claims its events too: the rows of ``parts``, the inbox rows of
-    ``claim`` (``ON CONFLICT DO NOTHING``) and, if any, the ``outbox`` rows with their key
-    locks (as in ``inserts_statement``), in one statement. Its rows: one ``(NULL, number of
-    inbox rows inserted)``, then ``(event_id, id)`` per outbox row. Parameters are named as
-    ``inserts_parameters`` names them for ``parts``, ``claim`` and ``outbox`` in that
-    order."""
-    n = len(parts)
+def commit_statement(parts: tuple[Part, ...], claim: Part | None,
+                     outbox: Part | None) -> TextClause:
+    """A transaction's writes at commit in one statement: the rows of ``parts``, the inbox
+    rows of ``claim`` (``ON CONFLICT DO NOTHING``), the ``outbox`` rows with their key
+    locks (``_LOCKS``). Its rows: with a claim, one ``(NULL, number of inbox rows
+    inserted)``; then ``(event_id, id)`` per outbox row. Parameters are named as
+    ``inserts_parameters`` names them for ``parts``, then ``claim``, then ``outbox``."""
     ctes = [f"w{i} AS ({_insert_sql(t, c, oc, f'p{i}_')})" for i, (t, c, oc) in enumerate(parts)]
-    ctes.append(f"claimed AS ({_insert_sql(*claim, f'p{n}_')} RETURNING 1)")
-    rows = "SELECT NULL::uuid AS event_id, count(*) AS id FROM claimed"
+    selects, i = [], len(parts)
+    if claim is not None:
+        ctes.append(f"claimed AS ({_insert_sql(*claim, f'p{i}_')} RETURNING 1)")
+        selects.append("SELECT NULL::uuid AS event_id, count(*) AS id FROM claimed")
+        i += 1
     if outbox is not None:
-        ctes.insert(0, _LOCKS)
-        ctes.append(f"written AS ({_insert_sql(*outbox, f'p{n + 1}_', join=', locked')} "
-                    "RETURNING event_id, id)")
-        rows += " UNION ALL SELECT event_id, id FROM written"
-    return text(f"WITH {', '.join(ctes)} {rows}")
+        ctes = [_LOCKS, *ctes,
+                f"written AS ({_insert_sql(*outbox, f'p{i}_', join=', locked')} "
+                "RETURNING event_id, id)"]
+        selects.append("SELECT event_id, id FROM written")
+    return text(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}")
 
 
 def inserts_parameters(parts: Sequence[tuple[Part, Sequence[dict[str, Any]]]]

@@ -17,8 +17,8 @@ from contracts.codec import encode_data
 from contracts.envelope import Envelope, new_envelope
 from services.runtime.bulk import (
     Part,
-    claiming_statement,
     column_arrays,
+    commit_statement,
     insert_statement,
     inserts_parameters,
     inserts_statement,
@@ -148,58 +148,42 @@ class UnitOfWork:
 
     async def flush(self) -> None:
         """Write the added rows, then the events emitted so far (``commit`` does it too):
-        one statement, with the locks the outbox rows need (see ``_keys_to_lock``)."""
+        one statement, with the inbox claim and the locks the outbox rows need (see
+        ``claim_at_commit``, ``_keys_to_lock``)."""
         deferred, self._deferred = self._deferred, {}
         pending, self._pending = self._pending, []
+        claim, self._claim = self._claim, None
         parts: list[tuple[Part, Sequence[dict[str, Any]]]] = [
             ((table, columns, on_conflict), rows)
             for (table, columns, on_conflict), rows in deferred.items()]
-        claim, self._claim = self._claim, None
-        if claim is not None:
-            await self._flush_claiming(parts, pending, *claim)
-            return
-        if not pending:
+        if claim is None and not pending:
             if parts:
                 await self.conn.execute(inserts_statement(tuple(part for part, _ in parts)),
                                         inserts_parameters(parts))
             return
-        keys = self._keys_to_lock({row["key"] for row, _ in pending})
-        outbox = [row for row, _ in pending]
-        parts.append(((self._tables.outbox, tuple(outbox[0]), ""), outbox))
-        # Ids are allocated in row order: the order the handlers emitted the events.
-        written = (await self.conn.execute(
-            inserts_statement(tuple(part for part, _ in parts), "event_id, id", lock=True),
-            {**inserts_parameters(parts), "lock_ns": self._tables.schema, "lock_keys": keys},
-        )).all()
-        ids: dict[UUID, int] = {r.event_id: r.id for r in written}
-        self.outgoing.extend(
-            Outgoing(ids[row["event_id"]], row["topic"], row["key"].encode(), headers,
-                     row["payload"])
-            for row, headers in pending)
-
-    async def _flush_claiming(
-        self, parts: list[tuple[Part, Sequence[dict[str, Any]]]],
-        pending: list[tuple[dict[str, Any], list[tuple[str, bytes]]]],
-        consumer: str, event_ids: list[UUID],
-    ) -> None:
-        claim: Part = (self._tables.inbox, ("consumer", "event_id"), "ON CONFLICT DO NOTHING")
-        parts.append((claim, [dict(consumer=consumer, event_id=i) for i in event_ids]))
-        params: dict[str, Any] = {}
-        outbox: Part | None = None
+        written_parts = tuple(part for part, _ in parts)
+        claim_part: Part | None = None
+        if claim is not None:
+            consumer, event_ids = claim
+            claim_part = (self._tables.inbox, ("consumer", "event_id"), "ON CONFLICT DO NOTHING")
+            parts.append((claim_part, [dict(consumer=consumer, event_id=i) for i in event_ids]))
+        outbox_part: Part | None = None
+        locks: dict[str, Any] = {}
         if pending:
             rows = [row for row, _ in pending]
-            outbox = (self._tables.outbox, tuple(rows[0]), "")
-            parts.append((outbox, rows))
-            params = {"lock_ns": self._tables.schema,
-                      "lock_keys": self._keys_to_lock({row["key"] for row in rows})}
-        statement = claiming_statement(tuple(part for part, _ in parts[:-2 if pending else -1]),
-                                       claim, outbox)
-        result = (await self.conn.execute(statement, {**inserts_parameters(parts), **params}))
-        written = result.all()
-        claimed = next(r.id for r in written if r.event_id is None)
-        if claimed < len(event_ids):
-            raise AlreadyHandled(f"{len(event_ids) - claimed} of {len(event_ids)} events "
-                                 f"already handled by {consumer}")
+            outbox_part = (self._tables.outbox, tuple(rows[0]), "")
+            parts.append((outbox_part, rows))
+            locks = {"lock_ns": self._tables.schema,
+                     "lock_keys": self._keys_to_lock({row["key"] for row in rows})}
+        # Ids are allocated in row order: the order the handlers emitted the events.
+        written = (await self.conn.execute(
+            commit_statement(written_parts, claim_part, outbox_part),
+            {**inserts_parameters(parts), **locks})).all()
+        if claim is not None:
+            claimed = next(r.id for r in written if r.event_id is None)
+            if claimed < len(event_ids):
+                raise AlreadyHandled(f"{len(event_ids) - claimed} of {len(event_ids)} events "
+                                     f"already handled by {consumer}")
         ids: dict[UUID, int] = {r.event_id: r.id for r in written if r.event_id is not None}
         self.outgoing.extend(
             Outgoing(ids[row["event_id"]], row["topic"], row["key"].encode(), headers,

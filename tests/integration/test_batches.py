@@ -25,7 +25,7 @@ from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
-from tests.support import definitions, read_all, running, until
+from tests.support import create_tables, definitions, read_all, running, until
 
 pytestmark = pytest.mark.integration
 
@@ -137,10 +137,7 @@ async def test_a_redelivered_record_emits_nothing_even_when_no_constraint_would_
     # Public Works' tickets table would refuse a second ticket anyway; this handler only
     # emits, so the inbox claim made at commit is all that stands between a redelivered
     # record and a second event.
-    tables = ServiceTables("claim_at_commit_test")
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {tables.schema}")
-        await conn.run_sync(tables.metadata.create_all)
+    tables = await create_tables(engine, ServiceTables("claim_at_commit_test"))
 
     async def echo(event: Event, uow: UnitOfWork) -> None:
         await uow.emit(event.data, subject=event.envelope.subject,

@@ -3,7 +3,6 @@ takes its id only once the first one that wrote it has committed."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.events.social import HousingFlagged, HousingNeed
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
-from tests.support import until
+from tests.support import create_tables, until
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +19,8 @@ TABLES = ServiceTables("key_lock_test")
 
 
 @pytest.fixture(scope="module")
-async def schema(engine: AsyncEngine) -> AsyncIterator[ServiceTables]:
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {TABLES.schema}")
-        await conn.run_sync(TABLES.metadata.create_all)
-    yield TABLES
+async def schema(engine: AsyncEngine) -> ServiceTables:
+    return await create_tables(engine, TABLES)
 
 
 async def emit_flag(uow: UnitOfWork, ref: str) -> None:

@@ -15,7 +15,7 @@ from services.runtime.relay import OutboxRelay, Outgoing
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
-from tests.support import read_all
+from tests.support import create_tables, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +23,8 @@ TABLES = ServiceTables("relay_test")
 
 
 @pytest.fixture(scope="module")
-async def relay_schema(engine: AsyncEngine) -> AsyncIterator[ServiceTables]:
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {TABLES.schema}")
-        await conn.run_sync(TABLES.metadata.create_all)
-    yield TABLES
+async def relay_schema(engine: AsyncEngine) -> ServiceTables:
+    return await create_tables(engine, TABLES)
 
 
 @pytest.fixture
