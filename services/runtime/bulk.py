@@ -63,8 +63,11 @@ def commit_statement(parts: tuple[Part, ...], claim: Part | None,
     """A transaction's writes at commit in one statement: the rows of ``parts``, the inbox
     rows of ``claim`` (``ON CONFLICT DO NOTHING``), the ``outbox`` rows with their key
     locks (``_LOCKS``). Its rows: with a claim, one ``(NULL, number of inbox rows
-    inserted)``; then ``(event_id, id)`` per outbox row. Parameters are named as
-    ``inserts_parameters`` names them for ``parts``, then ``claim``, then ``outbox``."""
+    inserted)``; then ``(event_id, id)`` per outbox row; none (``inserts_statement``)
+    without either. Parameters are named as ``inserts_parameters`` names them for
+    ``parts``, then ``claim``, then ``outbox``."""
+    if claim is None and outbox is None:
+        return inserts_statement(parts)
     ctes = [f"w{i} AS ({_insert_sql(t, c, oc, f'p{i}_')})" for i, (t, c, oc) in enumerate(parts)]
     selects, i = [], len(parts)
     if claim is not None:

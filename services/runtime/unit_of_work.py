@@ -21,7 +21,6 @@ from services.runtime.bulk import (
     commit_statement,
     insert_statement,
     inserts_parameters,
-    inserts_statement,
 )
 from services.runtime.relay import Outgoing
 from services.runtime.tables import ServiceTables
@@ -156,10 +155,7 @@ class UnitOfWork:
         parts: list[tuple[Part, Sequence[dict[str, Any]]]] = [
             ((table, columns, on_conflict), rows)
             for (table, columns, on_conflict), rows in deferred.items()]
-        if claim is None and not pending:
-            if parts:
-                await self.conn.execute(inserts_statement(tuple(part for part, _ in parts)),
-                                        inserts_parameters(parts))
+        if not (parts or claim or pending):
             return
         written_parts = tuple(part for part, _ in parts)
         claim_part: Part | None = None
@@ -176,9 +172,12 @@ class UnitOfWork:
             locks = {"lock_ns": self._tables.schema,
                      "lock_keys": self._keys_to_lock({row["key"] for row in rows})}
         # Ids are allocated in row order: the order the handlers emitted the events.
-        written = (await self.conn.execute(
+        result = await self.conn.execute(
             commit_statement(written_parts, claim_part, outbox_part),
-            {**inserts_parameters(parts), **locks})).all()
+            {**inserts_parameters(parts), **locks})
+        if claim is None and not pending:
+            return
+        written = result.all()
         if claim is not None:
             claimed = next(r.id for r in written if r.event_id is None)
             if claimed < len(event_ids):
