@@ -84,8 +84,9 @@ class OutboxRelay:
         # One statement sees one snapshot: its SELECT still sees the rows its UPDATE marks
         # as unsent, so it picks as many more and they are dropped here. (Excluding them in
         # SQL with `id <> ALL(:sent)` compared every row scanned with every id marked: a
-        # round of 2 000 rows took 65-115 ms instead of ~20; an anti-join's plan depends on
-        # the backlog.) clock_timestamp: when the broker had acknowledged them.
+        # round of 2 000 rows took 65-115 ms instead of ~20; an anti-join was planned as a
+        # hash of every unsent row, then a sort: a cost growing with the backlog.)
+        # clock_timestamp: when the broker had acknowledged them.
         self._mark_and_pick = text(
             f"WITH marked AS (UPDATE {outbox} SET sent_at = clock_timestamp() "
             "WHERE id = ANY(CAST(:sent AS bigint[]))) "
