@@ -10,4 +10,5 @@ def build() -> ServiceDefinition:
     return ServiceDefinition(
         name="intake_api", tables=TABLES, migrations=Path(__file__).parent / "migrations",
         prune_sent_outbox=True,  # its rows hold NIK and KK numbers as posted
+        relay_process=False,  # one intake per HTTP request: little to relay
     )

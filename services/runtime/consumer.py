@@ -94,7 +94,8 @@ class RecordProcessor:
         self._producer = producer
         self._max_backoff = max_backoff
         self._observer: Observer = observer or Unobserved()
-        self._on_commit = on_commit or (lambda outgoing: None)
+        self.on_commit = on_commit or (lambda outgoing: None)
+        """Given each commit's outbox records: the relay's, in this process or another."""
 
     async def process(self, sub: Subscription, record: Record) -> Outcome:
         return (await self.process_batch(sub, [record]))[0]
@@ -181,7 +182,7 @@ class RecordProcessor:
                     await sub.handler(event, uow)
             await uow.commit()
         if uow.outgoing:
-            self._on_commit(uow.outgoing)
+            self.on_commit(uow.outgoing)
         return [Outcome.PROCESSED] * len(events)
 
     async def _handle_claiming_first(self, sub: Subscription,
@@ -203,7 +204,7 @@ class RecordProcessor:
                     outcomes.append(Outcome.PROCESSED)
             await uow.commit()
         if uow.outgoing:
-            self._on_commit(uow.outgoing)
+            self.on_commit(uow.outgoing)
         return outcomes
 
     async def _handle_with_retry(self, sub: Subscription, record: Record, event: Event) -> Outcome:
@@ -240,7 +241,7 @@ class RecordProcessor:
             await uow.commit()
         log.debug("event_handled", emitted=len(uow.emitted))
         if uow.outgoing:
-            self._on_commit(uow.outgoing)
+            self.on_commit(uow.outgoing)
         return Outcome.PROCESSED
 
     async def _dead_letter(self, sub: Subscription, record: Record, failure: Failure) -> Outcome:

@@ -6,6 +6,7 @@ before the service starts until after it stopped.
 
 import asyncio
 import gc
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,10 +24,18 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from services.runtime.db import make_engine
+from services.runtime.db import make_engine, migrate
 from services.runtime.health import HealthServer, HealthSettings
 from services.runtime.kafka import TopicsMissing
 from services.runtime.logging import configure_logging
+from services.runtime.relay_process import (
+    RELAY_ROLE,
+    ROLE_ENV,
+    RelayProcess,
+    RelayProcessFailed,
+    relay_module,
+    serve_relay,
+)
 from services.runtime.service import ServiceDefinition, ServiceRuntime
 from services.runtime.settings import Settings
 
@@ -60,11 +69,20 @@ async def serve(
     health_settings = HealthSettings()
     health = (None if health_settings.metrics_port is None else
               HealthServer(runtime, health_settings.metrics_host, health_settings.metrics_port))
+    module = relay_module() if settings.relay_process and definition.relay_process else None
+    relay_process = RelayProcess(module) if module else None
+    if relay_process is not None:
+        runtime.relay_through(relay_process.committed)
     started = False
     try:
         if health is not None:
             await health.start()
-        await runtime.start()
+        if relay_process is not None:
+            # Started once the tables exist, and before the consumers: its imports and
+            # connections are done by the time the first commit hands it records.
+            await migrate(engine, definition.migrations, definition.tables.schema)
+            await relay_process.start()
+        await runtime.start(relay=relay_process is None, migrate_schema=relay_process is None)
         started = True
         extra_task: asyncio.Future[None] | None = (
             asyncio.ensure_future(extra(runtime, stop)) if extra else None
@@ -77,6 +95,8 @@ async def serve(
     finally:
         if not started:  # start failed part-way: close what it opened
             await runtime.producer.stop()
+        if relay_process is not None:
+            await relay_process.stop()  # after the last commit: the child sends the rest
         if health is not None:
             await health.stop()
         await engine.dispose()
@@ -108,14 +128,24 @@ REFUSALS = (TopicsMissing, SaslAuthenticationFailed, AuthenticationFailedError,
 
 
 def run(definition: ServiceDefinition, settings: Settings, extra: ExtraTask | None = None) -> None:
+    relay_role = os.environ.get(ROLE_ENV) == RELAY_ROLE
     configure_logging(definition.name, settings.log_level)
+    if relay_role:
+        structlog.contextvars.bind_contextvars(process="relay")
     tune_gc()
     try:
-        asyncio.run(serve(definition, settings, extra))
+        if relay_role:
+            asyncio.run(serve_relay(definition.name, definition.tables, settings,
+                                    definition.keep_sent_seconds(settings)))
+        else:
+            asyncio.run(serve(definition, settings, extra))
     except REFUSALS as exc:
         structlog.get_logger().error("broker_refused_service", error=repr(exc))
         sys.exit(f"{definition.name}: the Kafka broker refused this service: "
                  f"{type(exc).__name__}: {exc}")
+    except RelayProcessFailed as exc:
+        structlog.get_logger().error("relay_process_failed", error=str(exc))
+        sys.exit(f"{definition.name}: {exc}")
     except KafkaConnectionError as exc:
         # aiokafka reports a refused SASL login as a failed bootstrap, like a broker down.
         login = (f", or it refused the login of {settings.kafka_sasl_username!r}"

@@ -7,6 +7,7 @@ commit the batch's offsets once the processor has finished with every record of 
 
 import asyncio
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +27,7 @@ from services.runtime.kafka import ensure_topics, make_broker, make_producer
 from services.runtime.kafka_login import broker_security, client_login
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.offsets import OffsetCommits
-from services.runtime.relay import OutboxRelay
+from services.runtime.relay import OutboxRelay, Outgoing
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
@@ -43,6 +44,13 @@ class ServiceDefinition:
     prune_sent_outbox: bool = False
     """Delete outbox rows SINERGI_SENT_OUTBOX_KEEP_HOURS after they were sent (for an
     outbox that holds identity numbers)."""
+    relay_process: bool = True
+    """May run its relay in a process of its own (SINERGI_RELAY_PROCESS); False for a
+    service that emits little, where a second process costs more than it frees."""
+
+    def keep_sent_seconds(self, settings: Settings) -> float | None:
+        """How long the relay keeps sent rows (None: for good)."""
+        return settings.sent_outbox_keep_hours * 3600 if self.prune_sent_outbox else None
 
 
 async def _tolerant_parser(records: tuple[Any, ...], original: Any) -> Any:
@@ -78,8 +86,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             engine, definition.tables, self.producer, poll_seconds=settings.relay_poll_seconds,
             batch_size=settings.relay_batch_size,
-            keep_sent_seconds=(settings.sent_outbox_keep_hours * 3600
-                               if definition.prune_sent_outbox else None),
+            keep_sent_seconds=definition.keep_sent_seconds(settings),
         )
         self.processor = RecordProcessor(self.uow, self.producer, observer=self.metrics,
                                          on_commit=self.relay.committed,
@@ -138,6 +145,11 @@ class ServiceRuntime:
             self.start_relay()
         self.started = True
         log.info("service_started", subscriptions=[s.name for s in self.definition.subscriptions])
+
+    def relay_through(self, sink: Callable[[Sequence[Outgoing]], None]) -> None:
+        """Hand each commit's records to ``sink`` (a relay in another process) instead of
+        this process's relay, which then is not to be started."""
+        self.processor.on_commit = sink
 
     def start_relay(self) -> None:
         self._stop.clear()

@@ -17,4 +17,5 @@ def build() -> ServiceDefinition:
         tables=TABLES,
         migrations=Path(__file__).parent / "migrations",
         subscriptions=[Subscription("timeline.projection", AGENCY_TOPICS, record_entry)],
+        relay_process=False,  # a projection: it emits nothing
     )

@@ -1,0 +1,112 @@
+"""The relay in a process of its own: the pipe's frames, and which records it waits for."""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from services.runtime.relay import HANDOVER_WAIT_MIN_ROWS, OutboxRelay, Outgoing
+from services.runtime.relay_process import PipeFeed, encode
+from services.runtime.tables import ServiceTables
+
+pytestmark = pytest.mark.unit
+
+
+def outgoing(i: int) -> Outgoing:
+    return Outgoing(i, "sinergi.test", f"h-{i % 7}".encode(),
+                    [("ce_id", f"id-{i}".encode())], b'{"n": %d}' % i)
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    read, write = os.pipe()
+    yield read, write
+    for fd in (read, write):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+async def test_frames_split_across_reads_reach_the_relay_whole_and_in_order(
+    pipe: tuple[int, int]
+) -> None:
+    read, write = pipe
+    got: list[list[Outgoing]] = []
+    feed = PipeFeed(read, lambda records: got.append(list(records)))
+    first, second = [outgoing(1), outgoing(2)], [outgoing(3)]
+    data = encode(first) + encode(()) + encode(second)
+    for cut in (3, 40, len(data)):  # a length cut in two, then a body cut in two
+        os.write(write, data[:cut])
+        data = data[cut:]
+        feed.take()
+    assert got == [first, [], second]
+    assert not feed.closed.is_set()
+
+
+async def test_the_feed_closes_when_the_parent_end_of_the_pipe_closes(
+    pipe: tuple[int, int]
+) -> None:
+    read, write = pipe
+    feed = PipeFeed(read, lambda records: None)
+    os.close(write)
+    feed.take()
+    assert feed.closed.is_set()
+
+
+class CountingFeed:
+    """Stands in for the pipe: hands ``late`` over on its ``on_call``-th call."""
+
+    def __init__(self, relay: OutboxRelay, late: tuple[Outgoing, ...] = (),
+                 on_call: int = 0) -> None:
+        self.relay, self.late, self.on_call, self.calls = relay, late, on_call, 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.calls == self.on_call:
+            self.relay.committed(self.late)
+
+
+def relay_with(handed: list[int], **feed: Any) -> tuple[OutboxRelay, CountingFeed]:
+    relay = OutboxRelay(None, ServiceTables("unit_relay"), None)  # type: ignore[arg-type]
+    counting = CountingFeed(relay, **feed)
+    relay._feed = counting  # as the child constructs it, after the feed it needs
+    relay.committed([outgoing(i) for i in handed])
+    return relay, counting
+
+
+ROUND = list(range(100, 100 + HANDOVER_WAIT_MIN_ROWS))
+
+
+async def test_a_large_round_stops_before_the_first_record_not_handed_over_yet() -> None:
+    relay, _ = relay_with([i for i in ROUND if i != 150])
+    assert await relay._handed_over_first(ROUND) == list(range(100, 150))
+
+
+async def test_a_small_round_reads_its_missing_records_back_at_once() -> None:
+    small = ROUND[:HANDOVER_WAIT_MIN_ROWS - 1]
+    relay, feed = relay_with([i for i in small if i not in (100, 150)] + [99])
+    assert await relay._handed_over_first(small) == small  # not cut at 150
+    assert feed.calls == 1  # took what the pipe had, did not wait for 100
+
+
+async def test_the_relay_waits_for_a_first_record_still_being_handed_over() -> None:
+    relay, feed = relay_with([99, *ROUND[1:]], late=(outgoing(100),), on_call=3)
+    assert await relay._handed_over_first(ROUND) == ROUND
+    assert feed.calls == 3
+
+
+async def test_a_row_older_than_anything_handed_over_is_read_back_without_waiting() -> None:
+    relay, feed = relay_with(ROUND[1:])  # 100 predates this process: it never comes
+    assert await relay._handed_over_first(ROUND) == ROUND
+    assert feed.calls == 1
+
+
+async def test_after_a_wait_in_vain_it_reads_back_without_waiting_for_a_while() -> None:
+    relay, feed = relay_with([99, *ROUND[1:]])  # 100: another process's row
+    assert await relay._handed_over_first(ROUND, wait_seconds=0.01) == ROUND
+    waited = feed.calls
+    assert waited > 1
+    assert await relay._handed_over_first(ROUND, wait_seconds=0.01) == ROUND
+    assert feed.calls == waited + 1
