@@ -197,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
             stack.up()
             os.environ.update(stack.env())  # for Settings() here and the service processes
         settings = Settings()
+        result["service_settings"] = {  # what shapes the services' batches and relay
+            k: getattr(settings, k)
+            for k in ("batch_size", "batch_lanes", "relay_batch_size", "relay_process")}
+        console.print("outbox relays: " + ("a process of their own (SINERGI_RELAY_PROCESS)"
+                                           if settings.relay_process else
+                                           "in each service's process"))
         asyncio.run(measure(settings, args, console, result, infra_pids(stack)))
     finally:
         if stack is not None and not was_running and not args.keep_stack:
