@@ -22,7 +22,7 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _children(roots: Sequence[int]) -> list[int]:
+def children(roots: Sequence[int]) -> list[int]:
     """Every live process under ``roots`` (their descendants, not the roots)."""
     parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -46,7 +46,7 @@ def _seconds(roots: Sequence[int]) -> float | None:
             ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     if not alive:
         return None
-    for pid in _children(roots):
+    for pid in children(roots):
         if (fields := _stat(pid)) is not None:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / _TICK

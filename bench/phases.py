@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.cpu import CpuSplit, per_unit_us
+from bench.cpu import CpuSplit, children, per_unit_us
 from bench.probes import Meter, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, send_all
@@ -63,8 +63,12 @@ class Bench:
 
 
 def peaks_mib(procs: ServiceProcesses) -> dict[str, float | None]:
-    return {n: (round(k / 1024, 1) if (k := peak_rss_kib(p.pid)) else None)
-            for n, p in procs.procs.items()}
+    """Each service's peak resident memory; with its relay in a process of its own
+    (SINERGI_RELAY_PROCESS), the two processes' peaks added."""
+    def peak(pid: int) -> float | None:
+        found = [k for p in (pid, *children([pid])) if (k := peak_rss_kib(p))]
+        return round(sum(found) / 1024, 1) if found else None
+    return {n: peak(p.pid) for n, p in procs.procs.items()}
 
 
 async def settle(b: Bench, warmup: int) -> None:
