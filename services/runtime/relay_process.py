@@ -252,7 +252,9 @@ async def serve_relay(name: str, tables: ServiceTables, settings: Settings,
 def _tell_ready() -> None:
     fd = os.environ.pop(READY_FD_ENV, None)
     if fd is not None:
-        os.write(int(fd), b"R")
+        # A restarted child's parent does not wait for the word: its end is closed.
+        with contextlib.suppress(OSError):
+            os.write(int(fd), b"R")
         os.close(int(fd))
 
 

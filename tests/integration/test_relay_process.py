@@ -70,25 +70,32 @@ async def last_outbox_id(engine: AsyncEngine) -> int:
         return int(await conn.scalar(text("SELECT coalesce(max(id), 0) FROM social.outbox")))
 
 
+async def send_intake(producer) -> None:
+    intake = fresh_intakes(1)[0]
+    headers, payload = encode(intake_envelope(f"CASE-{uuid4().hex[:8]}"), intake)
+    await producer.send_and_wait(SOCIAL_INTAKE.name, value=payload,
+                                 key=intake.kk_number.encode(), headers=headers)
+
+
+async def sent_since(engine: AsyncEngine, before: int) -> bool:
+    """Social has written an intake's events (registered, assessed, ...) after outbox row
+    ``before``, and every one of them is sent."""
+    async with engine.connect() as conn:
+        written, unsent = (await conn.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE sent_at IS NULL) "
+            "FROM social.outbox WHERE id > :before"), {"before": before})).one()
+    return bool(written >= 2 and unsent == 0)
+
+
 async def test_the_relay_process_publishes_what_the_service_commits_and_stops_with_it(
     social: Service, engine: AsyncEngine, producer
 ) -> None:
     before = await last_outbox_id(engine)
     relay = await social.relay_pid()
     assert relay != social.proc.pid and alive(relay)
-    intake = fresh_intakes(1)[0]
-    headers, payload = encode(intake_envelope(f"CASE-{uuid4().hex[:8]}"), intake)
-    await producer.send_and_wait(SOCIAL_INTAKE.name, value=payload,
-                                 key=intake.kk_number.encode(), headers=headers)
-
-    async def all_sent() -> bool:
-        async with engine.connect() as conn:
-            written, unsent = (await conn.execute(text(
-                "SELECT count(*), count(*) FILTER (WHERE sent_at IS NULL) "
-                "FROM social.outbox WHERE id > :before"), {"before": before})).one()
-        return written >= 2 and unsent == 0  # registered, assessed, and more
-
-    await until(all_sent, within=120, what="the intake's events to be sent")
+    await send_intake(producer)
+    await until(lambda: sent_since(engine, before), within=120,
+                what="the intake's events to be sent")
 
     social.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(social.proc.wait(), timeout=120) == 0
@@ -104,3 +111,21 @@ async def test_the_relay_process_exits_when_the_service_process_is_killed(
     await social.proc.wait()
     await until(lambda: asyncio.sleep(0, not alive(relay)), within=60,
                 what="the relay process to exit after its service was killed")
+
+
+async def test_a_relay_process_that_dies_is_started_again_and_sends_what_was_left(
+    social: Service, engine: AsyncEngine, producer
+) -> None:
+    first = await social.relay_pid()
+    os.kill(first, signal.SIGKILL)
+    before = await last_outbox_id(engine)
+    await send_intake(producer)
+
+    async def restarted() -> bool:
+        pids = [int(str(e["pid"])) for e in social.logged("relay_process_started")]
+        return len(pids) == 2 and pids[-1] != first and alive(pids[-1])
+
+    await until(restarted, within=120, what="a second relay process")
+    assert social.logged("relay_process_exited")
+    await until(lambda: sent_since(engine, before), within=120,
+                what="the intake's events to be sent")
