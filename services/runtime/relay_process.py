@@ -4,9 +4,10 @@ Why: a service's consumers and its relay shared one event loop, so one core, whi
 machine's other core was a third idle: Public Works and Education draining alone were
 bound by their own process (about a fifth of it the relay). In a child process the relay
 publishes while the consumers handle the next batch: draining alone, Public Works and
-Education went 10-30 % faster. It is off by default (SINERGI_RELAY_PROCESS): on a full
-machine the child, woken by each commit, waits for a core, and p99 latency at 200
-households/s was ~100 ms worse (bench/README).
+Education went 10-30 % faster. On a full machine the child, woken by each commit, waited
+for a core and p99 latency at 200 households/s was ~100 ms worse, until the consumers'
+process was made SCHED_BATCH (``main.yield_to_the_relay``). SINERGI_RELAY_PROCESS=false
+keeps the relay in the service's process.
 
 The parent hands the child what each commit wrote through a pipe (the records pickled,
 a few µs each; reading them back from the table cost the child about 50 µs a record).
@@ -219,6 +220,9 @@ async def serve_relay(name: str, tables: ServiceTables, settings: Settings,
                       keep_sent_seconds: float | None) -> None:
     """The child's side: relay until the parent's pipe closes (or SIGTERM), then send
     what is left and exit."""
+    if hasattr(os, "SCHED_OTHER"):  # one started again inherits the parent's SCHED_BATCH
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

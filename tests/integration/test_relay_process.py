@@ -93,6 +93,10 @@ async def test_the_relay_process_publishes_what_the_service_commits_and_stops_wi
     before = await last_outbox_id(engine)
     relay = await social.relay_pid()
     assert relay != social.proc.pid and alive(relay)
+    # The consumers yield the core to the relay when both wake (main.yield_to_the_relay).
+    await until(lambda: asyncio.sleep(0, os.sched_getscheduler(social.proc.pid)
+                                      == os.SCHED_BATCH), what="the consumers' SCHED_BATCH")
+    assert os.sched_getscheduler(relay) == os.SCHED_OTHER
     await send_intake(producer)
     await until(lambda: sent_since(engine, before), within=120,
                 what="the intake's events to be sent")
