@@ -58,11 +58,12 @@ class Settings(BaseSettings):
                     "relay at once, the poll finds rows other processes committed",
     )
     relay_process: bool = Field(
-        default=True, validation_alias="SINERGI_RELAY_PROCESS",
+        default=False, validation_alias="SINERGI_RELAY_PROCESS",
         description="Run the outbox relay in a process of its own, started and watched by "
                     "the service's (services/runtime/relay_process.py), the consumers' "
-                    "process then SCHED_BATCH: a service draining alone went 10-30 % faster "
-                    "(the relay on the idle core); false: in the service's process",
+                    "process then SCHED_BATCH. Draining alone, Public Works and Education "
+                    "went 10-30 % faster; with all services at 10x the bench's size the "
+                    "pipeline and p99 latency were worse (bench/README), hence off",
     )
     batch_size: int = Field(
         default=1000, ge=1, validation_alias="SINERGI_BATCH_SIZE",
