@@ -8,8 +8,8 @@ Education went 10-30 % faster. On a full machine the child, woken by each commit
 for a core and p99 latency at 200 households/s was ~100 ms worse, until the consumers'
 process was made SCHED_BATCH (``main.yield_to_the_relay``). It is still off by default
 (SINERGI_RELAY_PROCESS): with every service running at the bench's 10·N, Dinsos's relay
-fell more than its 20 000 kept records behind and read most of them back from the table,
-and the pipeline and p99 latency were worse than with the relay in-process.
+read most records back from the table instead of taking them from the pipe (why is not
+found yet), and the pipeline and p99 latency were worse than with the relay in-process.
 
 The parent hands the child what each commit wrote through a pipe (the records pickled,
 a few µs each; reading them back from the table cost the child about 50 µs a record).
