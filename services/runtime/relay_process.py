@@ -21,11 +21,14 @@ The child stops when the pipe closes: the parent stopped, or was killed.
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import pickle
+import queue
 import signal
 import struct
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -114,6 +117,44 @@ class RelayProcessFailed(RuntimeError):
     """The relay's process ended before it was ready."""
 
 
+class PipeWriter:
+    """Frames written to the child's pipe by a thread of their own.
+
+    A frame of a Dinsos batch is megabytes and the pipe holds 64 KiB: written by the event
+    loop, it went over a piece at a time, whenever a loop busy with the consumers' Python
+    got round to it, and the relay waited for it in vain. A blocked ``os.write`` lets go of
+    the GIL, so the child's reading drives the transfer whatever the loop is doing.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.queued_bytes = 0  # a heuristic read by the event loop's thread
+        self.broken = False
+        self._thread = threading.Thread(target=self._run, name="relay-pipe", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: bytes) -> None:
+        self.queued_bytes += len(frame)
+        self._frames.put(frame)
+
+    def close(self) -> None:
+        """Write what is queued, then close: the child's end of file."""
+        self._frames.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (frame := self._frames.get()) is not None:
+                view = memoryview(frame)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                self.queued_bytes -= len(frame)
+        except OSError:  # the child is gone: it is started again, and reads the table
+            self.broken = True
+        finally:
+            os.close(self._fd)
+
+
 class RelayProcess:
     """The parent's side: starts the child, hands it each commit's records, restarts it if
     it dies, and lets it finish sending when the service stops."""
@@ -125,6 +166,7 @@ class RelayProcess:
         self._restart_seconds = restart_seconds
         self._stop_seconds = stop_seconds
         self._proc: asyncio.subprocess.Process | None = None
+        self._pipe: PipeWriter | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -140,20 +182,20 @@ class RelayProcess:
 
     def committed(self, records: Sequence[Outgoing]) -> None:
         """``records`` were just committed: hand them to the child (or only wake it)."""
-        proc = self._proc
-        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+        pipe = self._pipe
+        if pipe is None or pipe.broken:
             return  # the child reads them from the table once it runs
-        if proc.stdin.transport.get_write_buffer_size() > MAX_PIPE_BACKLOG:
+        if pipe.queued_bytes > MAX_PIPE_BACKLOG:
             records = ()
-        proc.stdin.write(encode(records))
+        pipe.put(encode(records))
 
     async def stop(self) -> None:
         """Close the pipe and wait for the child to send what is left, then to exit."""
         self._stopping = True
-        proc = self._proc
+        proc, pipe, self._pipe = self._proc, self._pipe, None
+        if pipe is not None:
+            pipe.close()
         if proc is not None and proc.returncode is None:
-            if proc.stdin is not None:
-                proc.stdin.close()
             try:
                 await asyncio.wait_for(proc.wait(), self._stop_seconds)
             except TimeoutError:
@@ -168,13 +210,21 @@ class RelayProcess:
 
     async def _spawn(self, wait_ready: bool = False) -> asyncio.subprocess.Process:
         ready, tell_ready = os.pipe()
+        records, write_records = os.pipe()
+        with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, larger writes
+            fcntl.fcntl(write_records, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self._module, stdin=asyncio.subprocess.PIPE,
+                sys.executable, "-m", self._module, stdin=records,
                 pass_fds=(tell_ready,),
                 env={**os.environ, ROLE_ENV: RELAY_ROLE, READY_FD_ENV: str(tell_ready)})
+        except BaseException:
+            os.close(write_records)
+            raise
         finally:
             os.close(tell_ready)  # the child's copy is the only one left: its exit is EOF
+            os.close(records)
+        self._pipe = PipeWriter(write_records)
         try:
             if wait_ready:
                 await self._until_ready(proc, ready)
@@ -215,6 +265,8 @@ class RelayProcess:
             log.error("relay_process_exited", returncode=code, restart_in=self._restart_seconds)
             await asyncio.sleep(self._restart_seconds)
             if not self._stopping:
+                if self._pipe is not None:
+                    self._pipe.close()
                 self._proc = await self._spawn()
 
 
