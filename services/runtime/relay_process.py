@@ -7,9 +7,10 @@ publishes while the consumers handle the next batch: draining alone, Public Work
 Education went 10-30 % faster. On a full machine the child, woken by each commit, waited
 for a core and p99 latency at 200 households/s was ~100 ms worse, until the consumers'
 process was made SCHED_BATCH (``main.yield_to_the_relay``). It is still off by default
-(SINERGI_RELAY_PROCESS): with every service running at the bench's 10·N, Dinsos's relay
-read most records back from the table instead of taking them from the pipe (why is not
-found yet), and the pipeline and p99 latency were worse than with the relay in-process.
+(SINERGI_RELAY_PROCESS): with every service running at the bench's 10·N, the pipeline and
+p99 latency were worse than with the relay in-process, Dinsos's relay then reading most
+records back from the table because the pipe was written from the busy event loop (now
+from a thread, ``PipeWriter``; not yet measured against the default at that size).
 
 The parent hands the child what each commit wrote through a pipe (the records pickled,
 a few µs each; reading them back from the table cost the child about 50 µs a record).
