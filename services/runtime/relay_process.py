@@ -10,7 +10,7 @@ process was made SCHED_BATCH (``main.yield_to_the_relay``). It is still off by d
 (SINERGI_RELAY_PROCESS): with every service running at the bench's 10·N, the pipeline and
 p99 latency were worse than with the relay in-process, Dinsos's relay then reading most
 records back from the table because the pipe was written from the busy event loop (now
-from a thread, ``PipeWriter``; not yet measured against the default at that size).
+from a thread, ``PipeWriter``; one pair of runs since: p99 still worse).
 
 The parent hands the child what each commit wrote through a pipe (the records pickled,
 a few µs each; reading them back from the table cost the child about 50 µs a record).
