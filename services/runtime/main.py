@@ -107,10 +107,11 @@ def yield_to_the_relay() -> None:
     """Mark this process (its consumers) SCHED_BATCH, once its relay's process has started.
 
     On a full machine the relay's process, woken by each commit, waited for a core behind
-    the consumers: p99 latency at 200 households/s was ~100 ms worse than with the relay in
-    this process. A batch process does not preempt others when it wakes, so the relay
-    (and PostgreSQL, Kafka) get the core first; with it p99 was as before (bench/README).
-    Any user may ask for it; where the platform has no such policy it is left out.
+    the consumers (p99 latency at 200 households/s was ~100 ms worse; at niceness -5 it
+    was not). A batch process does not preempt others when it wakes, so the relay (and
+    PostgreSQL, Kafka) get the core first. It helped in latency-only runs, not in
+    `make bench` (bench/README). Any user may ask for it; where the platform has no such
+    policy it is left out.
     """
     if hasattr(os, "SCHED_BATCH"):
         try:

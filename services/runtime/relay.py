@@ -245,12 +245,8 @@ class OutboxRelay:
                 self._feed()
             if ids[0] not in self._ready:
                 self._impatient_until = loop.time() + 1.0
-        if ids[0] not in self._ready:
-            return ids
-        for n, i in enumerate(ids):
-            if i not in self._ready:
-                return ids[:n]
-        return ids
+        handed = next((n for n, i in enumerate(ids) if i not in self._ready), len(ids))
+        return ids[:handed] if handed else ids  # none handed: read them back
 
     def _forget_sent_elsewhere(self, kept_before: int, ids: list[int]) -> None:
         # Caught up (the query found fewer rows than it may pick): a record kept before the

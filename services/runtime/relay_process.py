@@ -1,23 +1,18 @@
 """The outbox relay in a process of its own, started and watched by the service's process.
 
-Why: a service's consumers and its relay shared one event loop, so one core, while the
-machine's other core was a third idle: Public Works and Education draining alone were
-bound by their own process (about a fifth of it the relay). In a child process the relay
-publishes while the consumers handle the next batch: draining alone, Public Works and
-Education went 10-30 % faster. On a full machine the child, woken by each commit, waited
-for a core and p99 latency at 200 households/s was ~100 ms worse, until the consumers'
-process was made SCHED_BATCH (``main.yield_to_the_relay``). It is still off by default
-(SINERGI_RELAY_PROCESS): with every service running at the bench's 10·N, the pipeline and
-p99 latency were worse than with the relay in-process, Dinsos's relay then reading most
-records back from the table because the pipe was written from the busy event loop (now
-from a thread, ``PipeWriter``; one pair of runs since: p99 still worse).
+Why: a service's consumers and its relay share one event loop, so one core; draining
+alone, Public Works and Education were bound by their own process (about a fifth of it
+the relay) while the machine's other core was a third idle. In a child process the relay
+publishes while the consumers handle the next batch. Off by default
+(SINERGI_RELAY_PROCESS): in interleaved runs the services alone were up to about a
+quarter faster, but p99 latency at 200 households/s was worse (bench/README).
 
 The parent hands the child what each commit wrote through a pipe (the records pickled,
-a few µs each; reading them back from the table cost the child about 50 µs a record).
-The pipe only saves that read: the outbox table still decides what is published and in
-which order, so a record the parent could not hand over (the child restarting, the pipe
-backed up) is read back from the table, and nothing is lost when either process dies.
-The child stops when the pipe closes: the parent stopped, or was killed.
+a few µs each; reading them back from the table costs about 50 µs a record). The pipe
+only saves that read: the outbox table still decides what is published and in which
+order, so a record the parent could not hand over (the child restarting, the pipe backed
+up) is read back from the table, and nothing is lost when either process dies. The child
+stops when the pipe closes: the parent stopped, or was killed.
 """
 
 import asyncio

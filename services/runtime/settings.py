@@ -61,9 +61,8 @@ class Settings(BaseSettings):
         default=False, validation_alias="SINERGI_RELAY_PROCESS",
         description="Run the outbox relay in a process of its own, started and watched by "
                     "the service's (services/runtime/relay_process.py), the consumers' "
-                    "process then SCHED_BATCH. Draining alone, Public Works and Education "
-                    "went 10-30 % faster; with all services at 10x the bench's size the "
-                    "pipeline and p99 latency were worse (bench/README), hence off",
+                    "process then SCHED_BATCH. Draining alone, the services were up to about "
+                    "a quarter faster; p99 latency was worse (bench/README), hence off",
     )
     batch_size: int = Field(
         default=1000, ge=1, validation_alias="SINERGI_BATCH_SIZE",
