@@ -97,9 +97,12 @@ async def measure(settings: Settings, args: argparse.Namespace, console: Console
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
            "DATABASE_URL": settings.database_url, "SINERGI_HTTP_PORT": str(free_port()),
            "SINERGI_LOG_LEVEL": args.log_level}
+    logs = args.stack_dir / "logs"
+    for old in logs.glob("*.log"):  # an earlier run's: at INFO a run writes hundreds of MB
+        old.unlink()
     b = Bench(engine, meter, producer,
               Households(settings.pseudonym_key.get_secret_value().encode()), definitions, env,
-              args.stack_dir / "logs", args.drain_timeout, args.profile_set,
+              logs, args.drain_timeout, args.profile_set,
               Path(result["out"]).with_suffix(".profile"), infra=infra)
     try:
         console.print("settling: all services until every topic is consumed")

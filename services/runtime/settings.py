@@ -82,8 +82,10 @@ class Settings(BaseSettings):
                     "events per record it handles: a round of 500 fell behind)",
     )
     batch_wait_ms: int = Field(
-        default=10, ge=1, validation_alias="SINERGI_BATCH_WAIT_MS",
-        description="Milliseconds an idle consumer waits for records before polling again",
+        default=1000, ge=1, validation_alias="SINERGI_BATCH_WAIT_MS",
+        description="Most milliseconds a consumer's poll waits for records; records that "
+                    "arrive end the wait at once (services/runtime/service.py, "
+                    "wait_for_records)",
     )
     offset_commit_ms: int = Field(
         default=250, ge=0, validation_alias="SINERGI_OFFSET_COMMIT_MS",
