@@ -21,6 +21,7 @@ import fcntl
 import os
 import pickle
 import queue
+import select
 import signal
 import struct
 import sys
@@ -42,6 +43,8 @@ ROLE_ENV = "SINERGI_PROCESS_ROLE"
 RELAY_ROLE = "relay"
 READY_FD_ENV = "SINERGI_RELAY_READY_FD"
 _LENGTH = struct.Struct(">I")
+LOOP_WRITE_MAX_BYTES = 64 * 1024
+"""Largest frame the event loop writes itself (see ``PipeWriter``)."""
 MAX_PIPE_BACKLOG = 64 * 1024 * 1024
 """Bytes the parent lets wait in the pipe; past it commits only wake the child, which
 reads their records from the table."""
@@ -114,24 +117,49 @@ class RelayProcessFailed(RuntimeError):
 
 
 class PipeWriter:
-    """Frames written to the child's pipe by a thread of their own.
+    """Frames written to the child's pipe: large ones by a thread of their own, small ones
+    by the event loop when the thread has nothing left to write.
 
-    A frame of a Dinsos batch is megabytes and the pipe holds 64 KiB: written by the event
-    loop, it went over a piece at a time, whenever a loop busy with the consumers' Python
-    got round to it, and the relay waited for it in vain. A blocked ``os.write`` lets go of
-    the GIL, so the child's reading drives the transfer whatever the loop is doing.
+    A frame of a Dinsos batch is megabytes and the pipe holds 1 MiB at most: written by the
+    event loop, it went over a piece at a time, whenever a loop busy with the consumers'
+    Python got round to it, and the relay waited for it in vain. The thread's blocking
+    write drives the transfer at the child's pace whatever the loop is doing. But a commit
+    at a trickle writes a few KiB, and handing that to the thread costs a wake-up (the
+    thread's) before the child's, each waiting for a core on a busy machine: the event loop
+    writes it itself, without blocking, if the pipe has room.
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        os.set_blocking(fd, False)
         self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self.queued_bytes = 0  # a heuristic read by the event loop's thread
+        self._lock = threading.Lock()
+        self._unwritten = 0  # frames given to the thread, not yet written
+        self.queued_bytes = 0
         self.broken = False
+        self.frames = 0
+        self.written_by_loop = 0
         self._thread = threading.Thread(target=self._run, name="relay-pipe", daemon=True)
         self._thread.start()
 
     def put(self, frame: bytes) -> None:
-        self.queued_bytes += len(frame)
+        """Write ``frame`` after every frame put before it."""
+        self.frames += 1
+        with self._lock:
+            if not self._unwritten and len(frame) <= LOOP_WRITE_MAX_BYTES:
+                try:
+                    written = os.write(self._fd, frame)
+                except BlockingIOError:
+                    written = 0
+                except OSError:  # the child is gone: it is started again, reads the table
+                    self.broken = True
+                    return
+                if written == len(frame):
+                    self.written_by_loop += 1
+                    return
+                frame = frame[written:]  # the rest after the child has read some
+            self._unwritten += 1
+            self.queued_bytes += len(frame)
         self._frames.put(frame)
 
     def close(self) -> None:
@@ -143,8 +171,13 @@ class PipeWriter:
             while (frame := self._frames.get()) is not None:
                 view = memoryview(frame)
                 while view:
-                    view = view[os.write(self._fd, view):]
-                self.queued_bytes -= len(frame)
+                    try:
+                        view = view[os.write(self._fd, view):]
+                    except BlockingIOError:
+                        select.select([], [self._fd], [])
+                with self._lock:
+                    self._unwritten -= 1
+                    self.queued_bytes -= len(frame)
         except OSError:  # the child is gone: it is started again, and reads the table
             self.broken = True
         finally:
@@ -191,6 +224,8 @@ class RelayProcess:
         proc, pipe, self._pipe = self._proc, self._pipe, None
         if pipe is not None:
             pipe.close()
+            log.info("relay_pipe_closed", frames=pipe.frames,
+                     written_by_loop=pipe.written_by_loop)
         if proc is not None and proc.returncode is None:
             try:
                 await asyncio.wait_for(proc.wait(), self._stop_seconds)
