@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.runtime.relay import HANDOVER_WAIT_MIN_ROWS, OutboxRelay, Outgoing
-from services.runtime.relay_process import PipeFeed, encode
+from services.runtime.relay_process import LOOP_WRITE_MAX_BYTES, PipeFeed, PipeWriter, encode
 from services.runtime.tables import ServiceTables
 
 pytestmark = pytest.mark.unit
@@ -110,3 +110,36 @@ async def test_after_a_wait_in_vain_it_reads_back_without_waiting_for_a_while() 
     assert waited > 1
     assert await relay._handed_over_first(ROUND, wait_seconds=0.01) == ROUND
     assert feed.calls == waited + 1
+
+
+def read_to_end(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_small_frames_at_a_trickle_are_written_by_the_event_loop() -> None:
+    read, write = os.pipe()
+    writer = PipeWriter(write)
+    frames = [bytes([i]) * 1000 for i in range(10)]
+    for frame in frames:
+        writer.put(frame)
+    writer.close()
+    assert read_to_end(read) == b"".join(frames)
+    assert writer.written_by_loop == len(frames)
+
+
+def test_a_small_frame_behind_a_large_one_waits_for_it() -> None:
+    read, write = os.pipe()
+    writer = PipeWriter(write)
+    first, large = b"a" * 100, b"L" * (4 << 20)  # larger than any pipe: the thread blocks
+    behind = [b"b" * 100, b"c" * LOOP_WRITE_MAX_BYTES]
+    writer.put(first)
+    writer.put(large)
+    for frame in behind:
+        writer.put(frame)
+    writer.close()
+    assert read_to_end(read) == first + large + b"".join(behind)
+    assert writer.written_by_loop == 1
