@@ -282,30 +282,3 @@ async def test_a_batch_split_into_lanes_keeps_each_tickets_updates_in_order(
         assert await statuses_of(engine, ref) == ["completed"]
         assert await ticket_events(engine, ref) == 4  # opened, scheduled, started, completed
 
-
-async def test_a_batch_reaches_its_handler_without_a_worker_thread(
-    stack_settings: Settings, engine: AsyncEngine, producer: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A thread hop per batch costs two wake-ups, each waiting for a core on a busy machine.
-    import fast_depends.utils
-
-    hops: list[str] = []
-    original = fast_depends.utils.run_in_threadpool
-
-    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(func, "__qualname__", repr(func)))
-        return await original(func, *args, **kwargs)
-
-    monkeypatch.setattr(fast_depends.utils, "run_in_threadpool", counted)
-    ref = fresh_ref()
-    async with running(stack_settings, engine, "public_works"):
-        record = flag_record(ref, 0, [HousingNeed.CLEAN_WATER])
-        await producer.send_and_wait(SOCIAL_HOUSING.name, record.value, record.key,
-                                     headers=list(record.headers))
-
-        async def opened() -> bool:
-            return len(await ticket_ids(engine, ref)) == 1
-
-        await until(opened, within=60, what="the flag's ticket")
-    assert hops == []
