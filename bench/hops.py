@@ -1,0 +1,93 @@
+"""Where a ticket's latency goes, hop by hop, from the database's own timestamps.
+
+Run after a bench run kept its stack (``--keep-stack``), or against ``DATABASE_URL``:
+
+    python -m bench.hops                 # the households flagged in the last 28 s
+    python -m bench.hops --seconds 10
+
+Per household whose housing flag was written in the window: the flag's outbox row
+``created_at`` (Dinsos's transaction start) → ``sent_at`` (acknowledged by the broker), →
+Public Works' inbox ``processed_at`` (its transaction start; it can precede ``sent_at``,
+which is stamped after the acknowledgement), its first ticket's outbox ``created_at`` →
+``sent_at``, → ``timeline.entries.recorded_at``. Printed: p50 / p90 / p99 of each hop, and
+each hop's mean over the slowest 1 %.
+"""
+
+import argparse
+import asyncio
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+from bench.baselines import asyncpg_dsn
+from contracts.catalogue import PUBLIC_WORKS_TICKET, SOCIAL_HOUSING
+
+HOPS = ("dinsos", "to_public_works", "public_works", "to_timeline", "total")
+QUERY = """
+WITH flags AS (
+  SELECT key, event_id, created_at, sent_at FROM social.outbox
+  WHERE topic = $1 AND created_at > (SELECT max(created_at) FROM social.outbox) - $3::interval),
+tickets AS (
+  SELECT DISTINCT ON (key) key, created_at, sent_at FROM public_works.outbox
+  WHERE topic = $2 ORDER BY key, id),
+entries AS (
+  SELECT household_ref, min(recorded_at) AS recorded_at FROM timeline.entries
+  WHERE type = 'public_works.ticket.opened.v1' GROUP BY household_ref)
+SELECT extract(epoch FROM f.sent_at - f.created_at) * 1000 AS dinsos,
+       extract(epoch FROM i.processed_at - f.sent_at) * 1000 AS to_public_works,
+       extract(epoch FROM t.sent_at - t.created_at) * 1000 AS public_works,
+       extract(epoch FROM e.recorded_at - t.sent_at) * 1000 AS to_timeline,
+       extract(epoch FROM e.recorded_at - f.created_at) * 1000 AS total
+FROM flags f
+JOIN public_works.inbox i ON i.event_id = f.event_id AND i.consumer = 'public_works.housing_flags'
+JOIN tickets t ON t.key = f.key
+JOIN entries e ON e.household_ref = f.key
+"""
+
+
+async def hops(database_url: str, seconds: float) -> list[dict[str, float]]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(QUERY, SOCIAL_HOUSING.name, PUBLIC_WORKS_TICKET.name,
+                                timedelta(seconds=seconds))
+    finally:
+        await conn.close()
+    return [{h: float(r[h]) for h in HOPS} for r in rows]
+
+
+def report(rows: list[dict[str, float]]) -> str:
+    if not rows:
+        return "no household with a flag, a ticket and its timeline entry in the window"
+    def pct(hop: str, q: float) -> float:
+        values = sorted(r[hop] for r in rows)
+        return values[round(q * (len(values) - 1))]
+    slowest = sorted(rows, key=lambda r: r["total"])[-max(1, len(rows) // 100):]
+    lines = [f"{len(rows)} households; ms, p50 / p90 / p99, and the mean of the slowest 1 %"]
+    for hop in HOPS:
+        mean = sum(r[hop] for r in slowest) / len(slowest)
+        lines.append(f"  {hop:16} {pct(hop, .5):7.0f} {pct(hop, .9):7.0f} {pct(hop, .99):7.0f}"
+                     f"   {mean:7.0f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.hops", description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=28.0,
+                   help="households flagged in this many seconds before the last flag")
+    p.add_argument("--stack-dir", type=Path, default=Path(".stack/bench"))
+    args = p.parse_args()
+    url = os.environ.get("DATABASE_URL")
+    if url is None:
+        from services.stack.stack import Stack
+        url = Stack(args.stack_dir).env()["DATABASE_URL"]
+    try:
+        print(report(asyncio.run(hops(url, args.seconds))))
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise SystemExit(f"bench.hops: cannot read the database at {args.stack_dir}: {exc}"
+                         " (run the bench with --keep-stack first)") from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""bench.hops reports each hop's percentiles and which hop the slowest households spent."""
+
+import pytest
+
+from bench.hops import HOPS, report
+
+pytestmark = pytest.mark.unit
+
+
+def household(total: float, to_timeline: float) -> dict[str, float]:
+    return {**dict.fromkeys(HOPS, 1.0), "to_timeline": to_timeline, "total": total}
+
+
+def test_the_slowest_households_show_the_hop_that_held_them() -> None:
+    rows = [household(40.0, 5.0) for _ in range(99)] + [household(1500.0, 1400.0)]
+    lines = report(rows).splitlines()
+    assert lines[0].startswith("100 households")
+    timeline = next(line for line in lines if line.strip().startswith("to_timeline"))
+    assert timeline.split()[1:] == ["5", "5", "5", "1400"]  # p50 p90 p99, slowest 1 %
+
+
+def test_an_empty_window_says_so() -> None:
+    assert report([]).startswith("no household")
