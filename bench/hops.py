@@ -22,6 +22,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.baselines import asyncpg_dsn
+from bench.phases import TICKET_OPENED
 from contracts.catalogue import PUBLIC_WORKS_TICKET, SOCIAL_HOUSING
 
 HOPS = ("dinsos", "to_public_works", "public_works", "to_timeline", "total")
@@ -34,7 +35,7 @@ tickets AS (
   WHERE topic = $2 ORDER BY key, id),
 entries AS (
   SELECT household_ref, min(recorded_at) AS recorded_at FROM timeline.entries
-  WHERE type = 'public_works.ticket.opened.v1' GROUP BY household_ref)
+  WHERE type = $4 GROUP BY household_ref)
 SELECT extract(epoch FROM f.sent_at - f.created_at) * 1000 AS dinsos,
        extract(epoch FROM i.processed_at - f.sent_at) * 1000 AS to_public_works,
        extract(epoch FROM t.sent_at - t.created_at) * 1000 AS public_works,
@@ -51,7 +52,7 @@ async def hops(database_url: str, seconds: float) -> list[dict[str, float]]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         rows = await conn.fetch(QUERY, SOCIAL_HOUSING.name, PUBLIC_WORKS_TICKET.name,
-                                timedelta(seconds=seconds))
+                                timedelta(seconds=seconds), TICKET_OPENED)
     finally:
         await conn.close()
     return [{h: float(r[h]) for h in HOPS} for r in rows]
@@ -78,14 +79,19 @@ def main() -> None:
                    help="households flagged in this many seconds before the last flag")
     p.add_argument("--stack-dir", type=Path, default=Path(".stack/bench"))
     args = p.parse_args()
-    url = os.environ.get("DATABASE_URL")
+    url, source = os.environ.get("DATABASE_URL"), "DATABASE_URL"
     if url is None:
+        from services.stack.common import StackError
         from services.stack.stack import Stack
-        url = Stack(args.stack_dir).env()["DATABASE_URL"]
+        try:
+            url, source = Stack(args.stack_dir).env()["DATABASE_URL"], str(args.stack_dir)
+        except StackError as exc:
+            raise SystemExit(f"bench.hops: no stack in {args.stack_dir}: {exc} (run the bench "
+                             "with --keep-stack first, or set DATABASE_URL)") from exc
     try:
         print(report(asyncio.run(hops(url, args.seconds))))
     except (OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(f"bench.hops: cannot read the database at {args.stack_dir}: {exc}"
+        raise SystemExit(f"bench.hops: cannot read the database of {source}: {exc}"
                          " (run the bench with --keep-stack first)") from exc
 
 

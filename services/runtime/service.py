@@ -71,21 +71,24 @@ async def _raw_decoder(message: Any) -> bytes:
     return message.body
 
 
-def wait_for_records(subscriber: LogicSubscriber[Any], max_records: int, wait_ms: int) -> None:
-    """Make ``subscriber``'s poll wait up to ``wait_ms`` for records, returning as soon as
-    any arrive, and poll again at once after a wait in vain.
+def wait_for_records(subscriber: Any) -> None:
+    """Make a batch ``subscriber``'s poll wait up to its ``batch_timeout_ms`` for up to its
+    ``max_records`` records, returning as soon as any arrive, and poll again at once after a
+    wait in vain.
 
     FastStream's batch poll sleeps ``batch_timeout_ms`` after every empty poll. That kept
     the poll short (10 ms), and each of a service's consumers woke some fifty times a second
     while idle: about 8 % of a core per idle service, on a machine the offered load of the
     latency target already keeps busy. A record arriving during that sleep waited for it.
     """
+    wait_ms, max_records = subscriber.batch_timeout_ms, subscriber.max_records
+
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
         batches = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
         return tuple(chain.from_iterable(batches.values()))
 
     # An instance attribute: FastStream's consume loop calls ``self.get_msg(consumer)``.
-    subscriber.get_msg = get_msg  # type: ignore[method-assign]
+    subscriber.get_msg = get_msg
 
 
 class ServiceRuntime:
@@ -134,7 +137,7 @@ class ServiceRuntime:
             batch=True, max_records=self.settings.batch_size,
             batch_timeout_ms=self.settings.batch_wait_ms,
         )
-        wait_for_records(subscriber, self.settings.batch_size, self.settings.batch_wait_ms)
+        wait_for_records(subscriber)
         self.subscribers[sub.name] = subscriber
 
         @subscriber

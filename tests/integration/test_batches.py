@@ -281,4 +281,3 @@ async def test_a_batch_split_into_lanes_keeps_each_tickets_updates_in_order(
     for ref in refs:
         assert await statuses_of(engine, ref) == ["completed"]
         assert await ticket_events(engine, ref) == 4  # opened, scheduled, started, completed
-

@@ -29,8 +29,9 @@ def record(topic: str, partition: int, offset: int) -> ConsumerRecord[bytes, byt
 
 
 def subscriber_polling(wait_ms: int, max_records: int) -> Any:
-    subscriber = KafkaBroker("localhost:9092").subscriber("t", group_id="g", batch=True)
-    wait_for_records(subscriber, max_records, wait_ms)
+    subscriber = KafkaBroker("localhost:9092").subscriber(
+        "t", group_id="g", batch=True, max_records=max_records, batch_timeout_ms=wait_ms)
+    wait_for_records(subscriber)
     return subscriber
 
 
