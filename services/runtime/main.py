@@ -69,8 +69,9 @@ async def serve(
     health_settings = HealthSettings()
     health = (None if health_settings.metrics_port is None else
               HealthServer(runtime, health_settings.metrics_host, health_settings.metrics_port))
-    module = relay_module() if settings.relay_process and definition.relay_process else None
-    if settings.relay_process and definition.relay_process and module is None:
+    wanted = settings.relay_process and definition.relay_process
+    module = relay_module() if wanted else None
+    if wanted and module is None:
         log.warning("relay_in_this_process",
                     reason="not started as `python -m services.<name>`, the command its relay's "
                            "process would be started with (SINERGI_RELAY_PROCESS)")

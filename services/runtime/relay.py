@@ -328,8 +328,6 @@ class OutboxRelay:
         finally:
             stopper.cancel()
             await self.close()
-            log.info("relay_stopped", sent_from_memory=self.from_memory,
-                     read_back=self.read_back)
 
     async def _prune_now_and_then(self) -> None:
         now = asyncio.get_running_loop().time()

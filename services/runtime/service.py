@@ -182,6 +182,9 @@ class ServiceRuntime:
         self._stop.set()
         if self._relay_task is not None:
             await self._relay_task
+            # As the relay's own process logs relay_process_stopped.
+            log.info("relay_stopped", sent_from_memory=self.relay.from_memory,
+                     read_back=self.relay.read_back)
         await self.offsets.finish()
         await self.broker.stop()
         await self.producer.stop()
