@@ -32,6 +32,11 @@ def encode_data(envelope: Envelope, data: Contract) -> bytes:
     spec = spec_for(type(data))
     if spec.type != envelope.type:
         raise ValueError(f"envelope type {envelope.type} does not match data {spec.type}")
+    return payload_of(data)
+
+
+def payload_of(data: Contract) -> bytes:
+    """The data as a record's payload: JSON."""
     return data.__pydantic_serializer__.to_json(data)  # model_dump_json's bytes, not re-encoded
 
 

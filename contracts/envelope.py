@@ -20,6 +20,8 @@ from contracts.ids import new_event_id
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+)+\.v[1-9]\d*$")]
 
 CONTENT_TYPE = "application/json"
+_TEXT_MAX = 200
+_Text = Annotated[str, StringConstraints(min_length=1, max_length=_TEXT_MAX)]
 _ATTRIBUTES = ("specversion", "id", "type", "source", "subject", "time", "correlationid",
                "causationid")
 REQUIRED_HEADERS = tuple(f"ce_{a}" for a in _ATTRIBUTES if a != "causationid")
@@ -33,22 +35,17 @@ class Envelope(Contract):
     specversion: Literal["1.0"] = "1.0"
     id: UUID
     type: EventType
-    source: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    subject: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    source: _Text
+    subject: _Text
     time: AwareDatetime
-    correlationid: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    correlationid: _Text
     causationid: UUID | None = None
 
     def header_pairs(self) -> list[tuple[str, str]]:
         """The headers as text, in the order ``to_headers`` sends them."""
-        pairs = [("ce_specversion", self.specversion), ("ce_id", str(self.id)),
-                 ("ce_type", self.type), ("ce_source", self.source),
-                 ("ce_subject", self.subject), ("ce_correlationid", self.correlationid),
-                 ("ce_time", self.time.isoformat())]
-        if self.causationid is not None:
-            pairs.append(("ce_causationid", str(self.causationid)))
-        pairs.append(("content-type", CONTENT_TYPE))
-        return pairs
+        return header_pairs(id=self.id, type=self.type, source=self.source,
+                            subject=self.subject, correlationid=self.correlationid,
+                            time=self.time, causationid=self.causationid)
 
     def to_headers(self) -> list[tuple[str, bytes]]:
         return [(name, value.encode()) for name, value in self.header_pairs()]
@@ -70,6 +67,32 @@ class Envelope(Contract):
             return cls.model_validate_json(orjson.dumps(values))
         except ValidationError as exc:
             raise EnvelopeError(describe(exc)) from exc
+
+
+def header_pairs(*, id: UUID, type: str, source: str, subject: str, correlationid: str,
+                 time: datetime, causationid: UUID | None) -> list[tuple[str, str]]:
+    """An envelope's headers as text, without building (and validating) an ``Envelope``:
+    for values already known valid (``check_emitted`` and a catalogue type)."""
+    pairs = [("ce_specversion", "1.0"), ("ce_id", str(id)), ("ce_type", type),
+             ("ce_source", source), ("ce_subject", subject),
+             ("ce_correlationid", correlationid), ("ce_time", time.isoformat())]
+    if causationid is not None:
+        pairs.append(("ce_causationid", str(causationid)))
+    pairs.append(("content-type", CONTENT_TYPE))
+    return pairs
+
+
+
+def check_emitted(*, source: str, subject: str, correlationid: str, time: datetime) -> None:
+    """What ``Envelope`` would refuse of these values, as the same kind of error: an
+    event this service emits must be one its readers accept."""
+    for name, value in (("source", source), ("subject", subject),
+                        ("correlationid", correlationid)):
+        if not 0 < len(value) <= _TEXT_MAX:
+            raise EnvelopeError(f"{name} must be 1 to {_TEXT_MAX} characters, "
+                                f"got {len(value)}")
+    if time.tzinfo is None or time.utcoffset() is None:
+        raise EnvelopeError("time must be timezone-aware")
 
 
 def new_envelope(

@@ -128,9 +128,8 @@ async def record_attendance(event: Event[AttendanceReport], uow: UnitOfWork) -> 
 
 
 async def _emit(uow: UnitOfWork, data: Contract, household_ref: str, cause: UUID) -> UUID:
-    envelope = await uow.emit(data, subject=household_ref, correlationid=household_ref,
-                              causationid=cause)
-    return envelope.id
+    return await uow.emit(data, subject=household_ref, correlationid=household_ref,
+                          causationid=cause)
 
 
 async def _set_risk(uow: UnitOfWork, ref: str, *, at_risk: bool, risk_event_id: UUID) -> None:

@@ -3,7 +3,7 @@ and the inbox record of the event that caused them, so they commit together or n
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from contracts.base import Contract
 from contracts.catalogue import spec_for
-from contracts.codec import encode_data
-from contracts.envelope import Envelope, new_envelope
+from contracts.codec import payload_of
+from contracts.envelope import check_emitted, header_pairs
+from contracts.ids import new_event_id
 from services.runtime.bulk import (
     Part,
     column_arrays,
@@ -40,7 +41,8 @@ class UnitOfWork:
         self._locked_keys: set[str] = set()
         self._pending: list[tuple[dict[str, Any], list[tuple[str, bytes]]]] = []
         self._deferred: dict[tuple[Table, tuple[str, ...], str], list[dict[str, Any]]] = {}
-        self.emitted: list[Envelope] = []
+        self.emitted: list[UUID] = []
+        """The ids of the events emitted, in order."""
         self.outgoing: list[Outgoing] = []
         """The outbox rows written, as the relay sends them (once committed)."""
         self._claim: tuple[str, list[UUID]] | None = None
@@ -102,26 +104,29 @@ class UnitOfWork:
         correlationid: str,
         causationid: UUID | None,
         time: datetime | None = None,
-    ) -> Envelope:
+    ) -> UUID:
         """Write an event to the outbox; the relay publishes it once this transaction commits.
+        Returns the event's id (a later event's ``causationid``).
 
         The key is the subject (the household ref), so one household's events share a
         partition and keep their order.
         """
         spec = spec_for(type(data))
-        envelope = new_envelope(
-            type=spec.type, source=self.source, subject=subject,
-            correlationid=correlationid, causationid=causationid, time=time,
-        )
-        pairs = envelope.header_pairs()
-        payload = encode_data(envelope, data)
+        time = time or datetime.now(UTC)
+        # The envelope's headers are built from values checked here, not through an
+        # Envelope model: validating one cost more than the rest of an emit together.
+        check_emitted(source=self.source, subject=subject, correlationid=correlationid,
+                      time=time)
+        event_id = new_event_id()
+        pairs = header_pairs(id=event_id, type=spec.type, source=self.source, subject=subject,
+                             correlationid=correlationid, time=time, causationid=causationid)
         self._pending.append((
-            dict(event_id=envelope.id, topic=spec.topic, key=subject, headers=pairs,
-                 payload=payload),
+            dict(event_id=event_id, topic=spec.topic, key=subject, headers=pairs,
+                 payload=payload_of(data)),
             [(name, value.encode()) for name, value in pairs],
         ))
-        self.emitted.append(envelope)
-        return envelope
+        self.emitted.append(event_id)
+        return event_id
 
     def add(self, table: Table, row: dict[str, Any], on_conflict: str = "") -> None:
         """Insert ``row`` at commit, with the other rows added (to any table): one statement.

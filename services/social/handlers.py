@@ -20,13 +20,13 @@ from services.runtime.unit_of_work import UnitOfWork
 from services.social.empowerment import (
     MAX_CHILDREN_PER_REFERRAL,
     grant_eligible,
-    school_age_children,
 )
 from services.social.graduation import NeedStatus
 from services.social.prefetch import (
     ABSENT,
     known_refs,
     registration_writes_deferred,
+    school_age,
     take_household,
     take_referred,
 )
@@ -95,7 +95,7 @@ async def register_household(
             ),
             subject=ref, correlationid=ref, causationid=cause,
         )
-        cause = registered.id
+        cause = registered
     assessed = await uow.emit(
         HousingAssessed(
             household_ref=ref, region_code=intake.region_code, needs=needs,
@@ -105,7 +105,7 @@ async def register_household(
         subject=ref, correlationid=ref, causationid=cause,
     )
     if new_needs:
-        await _flag(uow, intake, ref, new_needs, assessed.id)
+        await _flag(uow, intake, ref, new_needs, assessed)
     await _refer_children(uow, intake, ref, pseudonym_keys, cause)
     if newly_eligible:
         await uow.emit(
@@ -134,7 +134,7 @@ async def _refer_children(uow: UnitOfWork, intake: HouseholdIntake, ref: str, ke
     refs = known_refs(uow)
     children = [Child(person_ref=await resolve_ref(uow.conn, keys, Kind.PERSON, m.nik, refs),
                       age=age)
-                for m, age in school_age_children(intake)]
+                for m, age in school_age(uow, intake)]
     known = take_referred(uow, ref)
     if not children:
         return

@@ -100,7 +100,7 @@ async def open_follow_up(event: Event[DropoutRisk], uow: UnitOfWork) -> None:
     )
     await uow.conn.execute(dropout_risks.insert().values(
         risk_event_id=event.envelope.id, household_ref=household.ref,
-        person_ref=risk.person_ref, follow_up_event_id=follow_up.id,
+        person_ref=risk.person_ref, follow_up_event_id=follow_up,
     ))
 
 

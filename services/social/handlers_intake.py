@@ -60,7 +60,7 @@ async def record_income(
         ),
         subject=household.ref, correlationid=household.ref, causationid=event.envelope.id,
     )
-    await graduate_if_ready(uow, household, report.reported_on, reported.id, poverty_line)
+    await graduate_if_ready(uow, household, report.reported_on, reported, poverty_line)
 
 
 async def award_grant(event: Event[GrantAward], uow: UnitOfWork, pseudonym_keys: Keys) -> None:

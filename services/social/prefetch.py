@@ -19,7 +19,7 @@ from sqlalchemy import Text, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from contracts.codec import Event
-from contracts.events.intake import HouseholdIntake
+from contracts.events.intake import HouseholdIntake, Member
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.empowerment import school_age_children
 from services.social.pseudonym import Keys, Kind, Known, resolve_refs
@@ -38,6 +38,15 @@ def known_refs(uow: UnitOfWork) -> Known:
     return refs
 
 
+def school_age(uow: UnitOfWork, intake: HouseholdIntake) -> list[tuple[Member, int]]:
+    """``school_age_children`` of the intake, worked out once per transaction."""
+    found: dict[int, tuple[HouseholdIntake, list[tuple[Member, int]]]] = (
+        uow.memo.setdefault("school_age", {}))
+    if id(intake) not in found:  # the intake is kept with its answer, so its id stays its own
+        found[id(intake)] = (intake, school_age_children(intake))
+    return found[id(intake)][1]
+
+
 async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_keys: Keys) -> None:
     registrations = [e.data for e in events if isinstance(e.data, HouseholdIntake)]
     others = [e.data.kk_number for e in events
@@ -45,7 +54,7 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
     known = known_refs(uow)
     known.update(await resolve_refs(uow.conn, pseudonym_keys, [
         *((Kind.HOUSEHOLD, i.kk_number, True) for i in registrations),
-        *((Kind.PERSON, m.nik, True) for i in registrations for m, _ in school_age_children(i)),
+        *((Kind.PERSON, m.nik, True) for i in registrations for m, _ in school_age(uow, i)),
         *((Kind.HOUSEHOLD, n, False) for n in others),
     ]))
     refs = {known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations}

@@ -40,7 +40,7 @@ async def resolve_need(
         ),
         subject=household.ref, correlationid=household.ref, causationid=cause,
     )
-    await graduate_if_ready(uow, household, on, resolved.id, poverty_line)
+    await graduate_if_ready(uow, household, on, resolved, poverty_line)
 
 
 async def graduate_if_ready(

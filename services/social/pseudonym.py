@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,8 +64,9 @@ class Keys:
     current: bytes
     previous: tuple[bytes, ...] = ()
 
-    @property
+    @cached_property
     def all(self) -> tuple[bytes, ...]:
+        """The current key first, then the previous ones."""
         return (self.current, *(k for k in self.previous if k != self.current))
 
 
@@ -119,7 +121,8 @@ async def resolve_refs(conn: AsyncConnection, keys: Keys,
         elif mint[(kind, n)]:
             rekey[(kind, n)] = candidates[(kind, n)][0]  # the current key's
     if rekey:
-        found.update(await _remember_many(conn, keys, rekey))
+        found.update(await _remember_many(
+            conn, keys, {hashes[item][0]: (item, ref) for item, ref in rekey.items()}))
     return found
 
 
@@ -136,15 +139,16 @@ _FIND = text(
 
 
 async def _remember_many(conn: AsyncConnection, keys: Keys,
-                         refs: dict[tuple[Kind, str], str]) -> Known:
-    """Store the current key's lookup rows for ``refs``: one insert, and one select for any
-    a concurrent writer stored first (its ref wins)."""
-    by_hash = {lookup_hash(keys.current, *item): item for item in refs}
+                         refs: dict[str, tuple[tuple[Kind, str], str]]) -> Known:
+    """Store the current key's lookup rows for ``refs`` (by the number's current-key
+    lookup hash: its kind and number, and its ref): one insert, and one select for any a
+    concurrent writer stored first (its ref wins)."""
+    by_hash = {h: item for h, (item, _) in refs.items()}
     key_print = fingerprint(keys.current)
     # In hash order: two transactions storing the same numbers (a batch's lanes, Dinsos's
     # consumers) then wait for each other instead of deadlocking.
-    rows = [dict(lookup_hash=h, kind=kind.value, ref=refs[(kind, n)], key_fingerprint=key_print)
-            for h, (kind, n) in sorted(by_hash.items())]
+    rows = [dict(lookup_hash=h, kind=kind.value, ref=ref, key_fingerprint=key_print)
+            for h, ((kind, _), ref) in sorted(refs.items())]
     stored: dict[str, str] = dict((await conn.execute(
         insert_statement(pseudonyms, tuple(rows[0]), "ON CONFLICT DO NOTHING",
                          returning="lookup_hash, ref"),

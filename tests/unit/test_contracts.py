@@ -7,7 +7,7 @@ import pytest
 
 from contracts.catalogue import EVENTS, TOPICS, dead_letter_topic, shared_topics
 from contracts.codec import decode, encode
-from contracts.envelope import Envelope, new_envelope
+from contracts.envelope import Envelope, EnvelopeError, check_emitted, header_pairs, new_envelope
 from contracts.errors import ContractViolation, Reason
 from contracts.events.social import HousingFlagged, HousingNeed
 from contracts.ids import new_event_id
@@ -179,3 +179,34 @@ def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
         childs = {uuid.UUID(s).int & random_bits for s in pipe.read().split(",")}
     parents = {new_event_id().int & random_bits for _ in range(5)}
     assert len(childs) == 5 and not childs & parents
+
+
+def test_headers_built_without_an_envelope_decode_to_the_same_envelope() -> None:
+    cause = new_event_id()
+    env = new_envelope(type="social.housing.flagged.v1", source="sinergi/social",
+                       subject="h-1", correlationid="h-1", causationid=cause)
+    pairs = header_pairs(id=env.id, type=env.type, source=env.source, subject=env.subject,
+                         correlationid=env.correlationid, time=env.time, causationid=cause)
+    assert pairs == env.header_pairs()
+    assert Envelope.from_headers([(k, v.encode()) for k, v in pairs]) == env
+
+
+@pytest.mark.parametrize("subject", ["h", "h" * 200])
+def test_an_emitted_subject_of_one_to_200_characters_passes_the_check(subject: str) -> None:
+    check_emitted(source="sinergi/social", subject=subject, correlationid=subject,
+                  time=datetime.now(UTC))
+
+
+@pytest.mark.parametrize("field", ["source", "subject", "correlationid"])
+@pytest.mark.parametrize("value", ["", "h" * 201])
+def test_an_emitted_envelope_its_readers_would_refuse_is_refused_by_name(
+        field: str, value: str) -> None:
+    fields = dict(source="sinergi/social", subject="h-1", correlationid="h-1") | {field: value}
+    with pytest.raises(EnvelopeError, match=f"^{field} must be 1 to 200 characters"):
+        check_emitted(**fields, time=datetime.now(UTC))
+
+
+def test_an_emitted_naive_time_is_refused() -> None:
+    with pytest.raises(EnvelopeError, match="timezone-aware"):
+        check_emitted(source="sinergi/social", subject="h-1", correlationid="h-1",
+                      time=datetime(2026, 11, 29, 8, 0))
