@@ -18,6 +18,10 @@ from sqlalchemy.types import JSON
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
+class JsonText(str):
+    """A JSON column's value already encoded: sent as it is."""
+
+
 @cache
 def insert_statement(table: Table, columns: tuple[str, ...], on_conflict: str = "",
                      returning: str = "") -> TextClause:
@@ -114,6 +118,7 @@ def column_arrays(table: Table, columns: tuple[str, ...],
     for name in columns:
         values = [row[name] for row in rows]
         if isinstance(table.c[name].type, JSON):
-            values = [None if v is None else orjson.dumps(v).decode() for v in values]
+            values = [v if v is None or type(v) is JsonText else orjson.dumps(v).decode()
+                      for v in values]
         arrays[name] = values
     return arrays

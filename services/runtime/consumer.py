@@ -32,7 +32,7 @@ from services.runtime.failures import is_transient
 from services.runtime.lanes import MIN_LANE_RECORDS, split_by_key
 from services.runtime.logging import EventLogContext
 from services.runtime.observer import Observer, Unobserved, declared_type
-from services.runtime.relay import Outgoing
+from services.runtime.relay import Committed
 from services.runtime.unit_of_work import AlreadyHandled, UnitOfWork
 
 log = structlog.get_logger()
@@ -84,7 +84,7 @@ class RecordProcessor:
         *,
         max_backoff: float = 5.0,
         observer: Observer | None = None,
-        on_commit: Callable[[Sequence[Outgoing]], None] | None = None,
+        on_commit: Callable[[Sequence[Committed]], None] | None = None,
         lanes: int = 1,
         lane_min_records: int = MIN_LANE_RECORDS,
     ) -> None:

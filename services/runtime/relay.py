@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 import structlog
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,6 +48,19 @@ class Outgoing:
     key: bytes
     headers: list[tuple[str, bytes]]
     payload: bytes
+
+
+Committed = tuple[int, str, str, str, bytes]
+"""An outbox row as its unit of work wrote it, handed to the relay once committed: id,
+topic, key, the headers as the JSON text written to the table, payload. Five values
+instead of a record's dozen: what a relay in another process is sent, pickled."""
+
+
+def outgoing(row: Committed) -> Outgoing:
+    """The record to send for a committed row."""
+    id, topic, key, headers, payload = row
+    return Outgoing(id, topic, key.encode(), [(name, value.encode())
+                                              for name, value in orjson.loads(headers)], payload)
 
 
 class Producer(Protocol):
@@ -119,17 +133,17 @@ class OutboxRelay:
         """How many committed records wait in memory to be sent."""
         return len(self._ready)
 
-    def committed(self, records: Sequence[Outgoing]) -> None:
-        """``records`` were just committed: keep them to send, and relay now.
+    def committed(self, rows: Sequence[Committed]) -> None:
+        """``rows`` were just committed: keep their records to send, and relay now.
 
         Memory is bounded: past ``max_ready`` kept records (the broker is down, say),
         the relay reads them from the table when their turn comes.
         """
-        if records:
-            self._first_handed = min(self._first_handed, min(r.id for r in records))
-        if len(self._ready) + len(records) <= self._max_ready:
+        if rows:
+            self._first_handed = min(self._first_handed, min(r[0] for r in rows))
+        if len(self._ready) + len(rows) <= self._max_ready:
             self._kept_calls += 1
-            self._ready.update((r.id, (self._kept_calls, r)) for r in records)
+            self._ready.update((r[0], (self._kept_calls, outgoing(r))) for r in rows)
         self._wake.set()
 
     async def relay_batch(self) -> int:

@@ -33,7 +33,7 @@ import structlog
 from services.runtime.db import make_engine
 from services.runtime.kafka import make_producer
 from services.runtime.kafka_login import client_login
-from services.runtime.relay import OutboxRelay, Outgoing
+from services.runtime.relay import Committed, OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 
@@ -50,10 +50,9 @@ MAX_PIPE_BACKLOG = 64 * 1024 * 1024
 reads their records from the table."""
 
 
-def encode(records: Sequence[Outgoing]) -> bytes:
-    """One frame: the records as tuples, pickled, after their length (empty: a wake-up)."""
-    body = pickle.dumps([(r.id, r.topic, r.key, r.headers, r.payload) for r in records],
-                        protocol=pickle.HIGHEST_PROTOCOL)
+def encode(rows: Sequence[Committed]) -> bytes:
+    """One frame: the rows pickled, after their length (empty: a wake-up)."""
+    body = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
     return _LENGTH.pack(len(body)) + body
 
 
@@ -62,7 +61,7 @@ class PipeFeed:
     event loop calls ``take`` when it is readable), and also right before the relay would
     read records back from the table."""
 
-    def __init__(self, fd: int, on_records: Callable[[Sequence[Outgoing]], None]) -> None:
+    def __init__(self, fd: int, on_records: Callable[[Sequence[Committed]], None]) -> None:
         self._fd = fd
         self._on_records = on_records
         self._buffer = bytearray()
@@ -97,8 +96,7 @@ class PipeFeed:
                 break
             # Frames come from our own parent through an inherited pipe, never from the
             # network: unpickling them trusts nothing it should not.
-            fields = pickle.loads(memoryview(buffer)[start + _LENGTH.size:end])
-            self._on_records([Outgoing(*f) for f in fields])
+            self._on_records(pickle.loads(memoryview(buffer)[start + _LENGTH.size:end]))
             start = end
         del buffer[:start]
 
@@ -209,14 +207,14 @@ class RelayProcess:
         self._proc = await self._spawn(wait_ready=True)
         self._watch = asyncio.create_task(self._supervise())
 
-    def committed(self, records: Sequence[Outgoing]) -> None:
-        """``records`` were just committed: hand them to the child (or only wake it)."""
+    def committed(self, rows: Sequence[Committed]) -> None:
+        """``rows`` were just committed: hand them to the child (or only wake it)."""
         pipe = self._pipe
         if pipe is None or pipe.broken:
             return  # the child reads them from the table once it runs
         if pipe.queued_bytes > MAX_PIPE_BACKLOG:
-            records = ()
-        pipe.put(encode(records))
+            rows = ()
+        pipe.put(encode(rows))
 
     async def stop(self) -> None:
         """Close the pipe and wait for the child to send what is left, then to exit."""

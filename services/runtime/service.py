@@ -28,7 +28,7 @@ from services.runtime.kafka import ensure_topics, make_broker, make_producer
 from services.runtime.kafka_login import broker_security, client_login
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.offsets import OffsetCommits
-from services.runtime.relay import OutboxRelay, Outgoing
+from services.runtime.relay import Committed, OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
@@ -168,7 +168,7 @@ class ServiceRuntime:
         self.started = True
         log.info("service_started", subscriptions=[s.name for s in self.definition.subscriptions])
 
-    def relay_through(self, sink: Callable[[Sequence[Outgoing]], None]) -> None:
+    def relay_through(self, sink: Callable[[Sequence[Committed]], None]) -> None:
         """Hand each commit's records to ``sink`` (a relay in another process) instead of
         this process's relay, which then is not to be started."""
         self.processor.on_commit = sink

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Row, Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
@@ -17,13 +18,14 @@ from contracts.codec import payload_of
 from contracts.envelope import check_emitted, header_pairs
 from contracts.ids import new_event_id
 from services.runtime.bulk import (
+    JsonText,
     Part,
     column_arrays,
     commit_statement,
     insert_statement,
     inserts_parameters,
 )
-from services.runtime.relay import Outgoing
+from services.runtime.relay import Committed
 from services.runtime.tables import ServiceTables
 
 
@@ -39,12 +41,12 @@ class UnitOfWork:
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
         self._locked_keys: set[str] = set()
-        self._pending: list[tuple[dict[str, Any], list[tuple[str, bytes]]]] = []
+        self._pending: list[dict[str, Any]] = []
         self._deferred: dict[tuple[Table, tuple[str, ...], str], list[dict[str, Any]]] = {}
         self.emitted: list[UUID] = []
         """The ids of the events emitted, in order."""
-        self.outgoing: list[Outgoing] = []
-        """The outbox rows written, as the relay sends them (once committed)."""
+        self.outgoing: list[Committed] = []
+        """The outbox rows written, as the relay is handed them (once committed)."""
         self._claim: tuple[str, list[UUID]] | None = None
         self.memo: dict[Any, Any] = {}
         """Scratch space for this transaction: what a subscription's ``prepare`` read."""
@@ -120,11 +122,9 @@ class UnitOfWork:
         event_id = new_event_id()
         pairs = header_pairs(id=event_id, type=spec.type, source=self.source, subject=subject,
                              correlationid=correlationid, time=time, causationid=causationid)
-        self._pending.append((
-            dict(event_id=event_id, topic=spec.topic, key=subject, headers=pairs,
-                 payload=payload_of(data)),
-            [(name, value.encode()) for name, value in pairs],
-        ))
+        self._pending.append(dict(
+            event_id=event_id, topic=spec.topic, key=subject,
+            headers=JsonText(orjson.dumps(pairs).decode()), payload=payload_of(data)))
         self.emitted.append(event_id)
         return event_id
 
@@ -171,11 +171,10 @@ class UnitOfWork:
         outbox_part: Part | None = None
         locks: dict[str, Any] = {}
         if pending:
-            rows = [row for row, _ in pending]
-            outbox_part = (self._tables.outbox, tuple(rows[0]), "")
-            parts.append((outbox_part, rows))
+            outbox_part = (self._tables.outbox, tuple(pending[0]), "")
+            parts.append((outbox_part, pending))
             locks = {"lock_ns": self._tables.schema,
-                     "lock_keys": self._keys_to_lock({row["key"] for row in rows})}
+                     "lock_keys": self._keys_to_lock({row["key"] for row in pending})}
         # Ids are allocated in row order: the order the handlers emitted the events.
         result = await self.conn.execute(
             commit_statement(written_parts, claim_part, outbox_part),
@@ -190,9 +189,8 @@ class UnitOfWork:
                                      f"already handled by {consumer}")
         ids: dict[UUID, int] = {r.event_id: r.id for r in written if r.event_id is not None}
         self.outgoing.extend(
-            Outgoing(ids[row["event_id"]], row["topic"], row["key"].encode(), headers,
-                     row["payload"])
-            for row, headers in pending)
+            (ids[row["event_id"]], row["topic"], row["key"], str(row["headers"]), row["payload"])
+            for row in pending)  # str: a JsonText would be pickled as an object of its own
 
     def _keys_to_lock(self, keys: set[str]) -> list[str]:
         # Outbox ids come from a sequence, allocated at insert but visible only at commit.

@@ -47,7 +47,7 @@ async def test_a_second_writer_of_a_key_takes_its_outbox_id_after_the_first_comm
             async with UnitOfWork(engine, schema, "sinergi/key-lock-test") as second:
                 await emit_flag(second, shared)
                 await second.commit()
-            return second.outgoing[0].id
+            return second.outgoing[0][0]  # its outbox id
 
         waiting = await lock_waiters(engine)
         second = asyncio.create_task(second_writer())

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.catalogue import SOCIAL_HOUSING
 from contracts.events.social import HousingFlagged, HousingNeed
 from services.runtime.kafka import make_producer
-from services.runtime.relay import OutboxRelay, Outgoing
+from services.runtime.relay import Committed, OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
@@ -36,7 +36,7 @@ async def kafka_producer(stack_settings: Settings) -> AsyncIterator:
 
 
 async def commit_flags(engine: AsyncEngine, tables: ServiceTables,
-                       count: int) -> tuple[list[str], list[Outgoing]]:
+                       count: int) -> tuple[list[str], list[Committed]]:
     refs = ["h-" + uuid.uuid4().hex for _ in range(count)]
     async with UnitOfWork(engine, tables, "sinergi/relay-test") as uow:
         for ref in refs:

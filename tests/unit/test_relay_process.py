@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from services.runtime.relay import HANDOVER_WAIT_MIN_ROWS, OutboxRelay, Outgoing
+from services.runtime.relay import HANDOVER_WAIT_MIN_ROWS, Committed, OutboxRelay
+from services.runtime.relay import outgoing as relay_outgoing
 from services.runtime.relay_process import LOOP_WRITE_MAX_BYTES, PipeFeed, PipeWriter, encode
 from services.runtime.tables import ServiceTables
 
 pytestmark = pytest.mark.unit
 
 
-def outgoing(i: int) -> Outgoing:
-    return Outgoing(i, "sinergi.test", f"h-{i % 7}".encode(),
-                    [("ce_id", f"id-{i}".encode())], b'{"n": %d}' % i)
+def outgoing(i: int) -> Committed:
+    return (i, "sinergi.test", f"h-{i % 7}", f'[["ce_id", "id-{i}"]]', b'{"n": %d}' % i)
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ async def test_frames_split_across_reads_reach_the_relay_whole_and_in_order(
     pipe: tuple[int, int]
 ) -> None:
     read, write = pipe
-    got: list[list[Outgoing]] = []
+    got: list[list[Committed]] = []
     feed = PipeFeed(read, lambda records: got.append(list(records)))
     first, second = [outgoing(1), outgoing(2)], [outgoing(3)]
     data = encode(first) + encode(()) + encode(second)
@@ -58,7 +58,7 @@ async def test_the_feed_closes_when_the_parent_end_of_the_pipe_closes(
 class CountingFeed:
     """Stands in for the pipe: hands ``late`` over on its ``on_call``-th call."""
 
-    def __init__(self, relay: OutboxRelay, late: tuple[Outgoing, ...] = (),
+    def __init__(self, relay: OutboxRelay, late: tuple[Committed, ...] = (),
                  on_call: int = 0) -> None:
         self.relay, self.late, self.on_call, self.calls = relay, late, on_call, 0
 
@@ -143,3 +143,10 @@ def test_a_small_frame_behind_a_large_one_waits_for_it() -> None:
     writer.close()
     assert read_to_end(read) == first + large + b"".join(behind)
     assert writer.written_by_loop == 1
+
+
+def test_a_committed_row_becomes_the_record_its_table_row_would() -> None:
+    record = relay_outgoing((7, "sinergi.test", "h-7",
+                             '[["ce_id", "id-7"], ["ce_subject", "h-7"]]', b"{}"))
+    assert (record.id, record.topic, record.key, record.headers, record.payload) == (
+        7, "sinergi.test", b"h-7", [("ce_id", b"id-7"), ("ce_subject", b"h-7")], b"{}")
