@@ -60,7 +60,7 @@ async def test_a_second_writer_of_a_key_takes_its_outbox_id_after_the_first_comm
         assert not second.done()
         await first.commit()
     second_id = await asyncio.wait_for(second, 30)
-    [first_id], [third_id] = [r.id for r in first.outgoing], [r.id for r in third.outgoing]
+    [first_id], [third_id] = [r[0] for r in first.outgoing], [r[0] for r in third.outgoing]
     # Its id was drawn after the lock was granted, so after the third writer's: had the
     # statement allocated ids before taking the locks, it would be below.
     assert first_id < third_id < second_id
