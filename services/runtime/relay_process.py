@@ -3,16 +3,17 @@
 Why: a service's consumers and its relay share one event loop, so one core; draining
 alone, Public Works and Education were bound by their own process (about a fifth of it
 the relay) while the machine's other core was a third idle. In a child process the relay
-publishes while the consumers handle the next batch. Off by default
-(SINERGI_RELAY_PROCESS): in interleaved runs the services alone were up to about a
-quarter faster, but p99 latency at 200 households/s was worse (bench/README).
+publishes while the consumers handle the next batch. On by default
+(SINERGI_RELAY_PROCESS): draining, the in-process relay set the pace, starved of the event
+loop by the consumers' Python; with the relay here, p99 latency at 200 households/s was
+no worse (bench/README).
 
-The parent hands the child what each commit wrote through a pipe (the records pickled,
-a few µs each; reading them back from the table costs about 50 µs a record). The pipe
-only saves that read: the outbox table still decides what is published and in which
-order, so a record the parent could not hand over (the child restarting, the pipe backed
-up) is read back from the table, and nothing is lost when either process dies. The child
-stops when the pipe closes: the parent stopped, or was killed.
+The parent hands the child what each commit wrote through a pipe (the rows pickled as
+five values each, about a µs; reading them back from the table costs about 50 µs a
+record). The pipe only saves that read: the outbox table still decides what is published
+and in which order, so a record the parent could not hand over (the child restarting,
+the pipe backed up) is read back from the table, and nothing is lost when either process
+dies. The child stops when the pipe closes: the parent stopped, or was killed.
 """
 
 import asyncio
