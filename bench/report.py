@@ -156,8 +156,18 @@ def scaling(runs: list[dict[str, Any]]) -> Table:
 _PARTS = ("social", "public_works", "education", "timeline", "postgresql", "kafka", "rest")
 
 
-def cpu_table(run: dict[str, Any]) -> Table | None:
-    """CPU time per unit of work by process, and the machine's busy cores, per phase."""
+def cores_bound(machine_us: float | None, cores: int | None) -> float | None:
+    """The most units a second ``cores`` fully busy allow at ``machine_us`` of the machine's
+    CPU per unit: what no change of parallelism alone can pass."""
+    if not machine_us or not cores:
+        return None
+    return cores * 1_000_000 / machine_us
+
+
+def cpu_table(run: dict[str, Any], cores: int | None = None) -> Table | None:
+    """CPU time per unit of work by process, and the machine's busy cores, per phase; for a
+    service alone, the rate every core allows at that cost (``cores_bound``), and its
+    ratio to the bare loop."""
     phases = [(f"{name} alone, per record", a) for name, a in run.get("alone", {}).items()]
     phases += [(f"{key}, per household", run[key]) for key in ("pipeline", "latency")
                if key in run]
@@ -171,19 +181,24 @@ def cpu_table(run: dict[str, Any]) -> Table | None:
     for part in _PARTS:
         t.add_column(part.replace("_", " "), justify="right")
     t.add_column("machine busy", justify="right")
+    t.add_column(f"{cores or '?'} cores at this cost", justify="right")
+    loop = run.get("baselines", {}).get("bare_loop", {}).get("per_second")
     for label, p in phases:
         used = p.get("cpu_us_per_record") or p.get("cpu_us_per_household") or {}
         busy = p.get("machine_busy_cores")
+        bound = cores_bound(used.get("machine"), cores) if "cpu_us_per_record" in p else None
         t.add_row(label, *["" if used.get(part) is None else f"{used[part]:,.0f}"
                            for part in _PARTS],
-                  "" if busy is None else f"{busy:.2f} cores")
+                  "" if busy is None else f"{busy:.2f} cores",
+                  "" if bound is None else f"{bound:,.0f} msg/s" + (
+                      f" ({bound / loop:.2f})" if loop else ""))
     return t
 
 
 def print_result(result: dict[str, Any], console: Console) -> None:
     for run in result["runs"]:
         console.print(table(run))
-        if (cpu := cpu_table(run)) is not None:
+        if (cpu := cpu_table(run, result.get("machine", {}).get("cpus"))) is not None:
             console.print(cpu)
         lat = run.get("latency", {})
         if lat.get("saturated"):

@@ -6,8 +6,10 @@ import sys
 import time
 
 import pytest
+from rich.console import Console
 
 from bench.cpu import CpuSplit, per_unit_us
+from bench.report import cores_bound, cpu_table
 
 pytestmark = pytest.mark.unit
 
@@ -44,3 +46,24 @@ def test_a_part_counts_its_own_and_its_live_childrens_cpu_and_the_machine_at_lea
 def test_per_unit_is_microseconds_per_unit_and_unknown_stays_unknown() -> None:
     assert per_unit_us({"a": 0.5, "b": None}, 1000) == {"a": 500.0, "b": None}
     assert per_unit_us({"a": 0.5}, 0) == {"a": None}
+
+
+def test_every_core_busy_at_a_records_cost_bounds_the_rate() -> None:
+    assert cores_bound(400.0, 2) == 5_000.0
+    assert cores_bound(None, 2) is None
+    assert cores_bound(400.0, None) is None
+
+
+def test_the_cpu_table_shows_a_services_bound_beside_the_bare_loop() -> None:
+    run = {"households": 10, "baselines": {"bare_loop": {"per_second": 20_000.0}},
+           "alone": {"social": {"cpu_us_per_record": {"social": 200.0, "machine": 400.0},
+                                "machine_busy_cores": 1.5}},
+           "pipeline": {"cpu_us_per_household": {"machine": 1_600.0}}}
+    console = Console(width=250, record=True)
+    console.print(cpu_table(run, cores=2))
+    lines = console.export_text().splitlines()
+    assert any("2 cores at this cost" in line for line in lines)
+    [social] = [line for line in lines if "social alone" in line]
+    assert social.rstrip(" │").endswith("5,000 msg/s (0.25)")
+    [pipeline] = [line for line in lines if "pipeline" in line]
+    assert "msg/s" not in pipeline
