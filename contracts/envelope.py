@@ -25,6 +25,7 @@ _Text = Annotated[str, StringConstraints(min_length=1, max_length=_TEXT_MAX)]
 _ATTRIBUTES = ("specversion", "id", "type", "source", "subject", "time", "correlationid",
                "causationid")
 REQUIRED_HEADERS = tuple(f"ce_{a}" for a in _ATTRIBUTES if a != "causationid")
+_REQUIRED = frozenset(h[3:] for h in REQUIRED_HEADERS)
 
 
 class EnvelopeError(ValueError):
@@ -53,15 +54,14 @@ class Envelope(Contract):
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes | str | None]]) -> "Envelope":
         values: dict[str, str] = {}
-        for name, raw in headers:
-            if not name.startswith("ce_") or raw is None:
-                continue
-            try:
-                values[name[3:]] = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            except UnicodeDecodeError as exc:
-                raise EnvelopeError(f"header {name} is not valid UTF-8") from exc
-        missing = [h for h in REQUIRED_HEADERS if h[3:] not in values]
-        if missing:
+        try:
+            for name, raw in headers:
+                if name[:3] == "ce_" and raw is not None:
+                    values[name[3:]] = raw if type(raw) is str else raw.decode()
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError(f"header {name} is not valid UTF-8") from exc
+        if not _REQUIRED <= values.keys():
+            missing = [h for h in REQUIRED_HEADERS if h[3:] not in values]
             raise EnvelopeError(f"missing CloudEvents headers: {', '.join(missing)}")
         try:
             return cls.model_validate_json(orjson.dumps(values))
