@@ -57,7 +57,7 @@ class Envelope(Contract):
         try:
             for name, raw in headers:
                 if name[:3] == "ce_" and raw is not None:
-                    values[name[3:]] = raw if type(raw) is str else raw.decode()
+                    values[name[3:]] = raw if isinstance(raw, str) else raw.decode()
         except UnicodeDecodeError as exc:
             raise EnvelopeError(f"header {name} is not valid UTF-8") from exc
         if not _REQUIRED <= values.keys():
@@ -82,17 +82,21 @@ def header_pairs(*, id: UUID, type: str, source: str, subject: str, correlationi
     return pairs
 
 
-
-def check_emitted(*, source: str, subject: str, correlationid: str, time: datetime) -> None:
+def check_emitted(*, source: str, subject: str, correlationid: str, time: datetime,
+                  causationid: UUID | None = None) -> None:
     """What ``Envelope`` would refuse of these values, as the same kind of error: an
     event this service emits must be one its readers accept."""
     for name, value in (("source", source), ("subject", subject),
                         ("correlationid", correlationid)):
+        if not isinstance(value, str):
+            raise EnvelopeError(f"{name} must be text, got {type(value).__name__}")
         if not 0 < len(value) <= _TEXT_MAX:
             raise EnvelopeError(f"{name} must be 1 to {_TEXT_MAX} characters, "
                                 f"got {len(value)}")
-    if time.tzinfo is None or time.utcoffset() is None:
-        raise EnvelopeError("time must be timezone-aware")
+    if not isinstance(time, datetime) or time.tzinfo is None or time.utcoffset() is None:
+        raise EnvelopeError("time must be a timezone-aware datetime")
+    if causationid is not None and not isinstance(causationid, UUID):
+        raise EnvelopeError(f"causationid must be a UUID, got {type(causationid).__name__}")
 
 
 def new_envelope(

@@ -95,7 +95,7 @@ class RecordProcessor:
         self._max_backoff = max_backoff
         self._observer: Observer = observer or Unobserved()
         self.on_commit = on_commit or (lambda outgoing: None)
-        """Given each commit's outbox records: the relay's, in this process or another."""
+        """Given each commit's outbox rows: the relay's, in this process or another."""
 
     async def process(self, sub: Subscription, record: Record) -> Outcome:
         return (await self.process_batch(sub, [record]))[0]

@@ -169,7 +169,7 @@ class ServiceRuntime:
         log.info("service_started", subscriptions=[s.name for s in self.definition.subscriptions])
 
     def relay_through(self, sink: Callable[[Sequence[Committed]], None]) -> None:
-        """Hand each commit's records to ``sink`` (a relay in another process) instead of
+        """Hand each commit's outbox rows to ``sink`` (a relay in another process) instead of
         this process's relay, which then is not to be started."""
         self.processor.on_commit = sink
 

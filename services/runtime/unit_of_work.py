@@ -118,7 +118,7 @@ class UnitOfWork:
         # The envelope's headers are built from values checked here, not through an
         # Envelope model: validating one cost more than the rest of an emit together.
         check_emitted(source=self.source, subject=subject, correlationid=correlationid,
-                      time=time)
+                      time=time, causationid=causationid)
         event_id = new_event_id()
         pairs = header_pairs(id=event_id, type=spec.type, source=self.source, subject=subject,
                              correlationid=correlationid, time=time, causationid=causationid)

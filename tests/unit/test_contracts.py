@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -7,7 +8,14 @@ import pytest
 
 from contracts.catalogue import EVENTS, TOPICS, dead_letter_topic, shared_topics
 from contracts.codec import decode, encode
-from contracts.envelope import Envelope, EnvelopeError, check_emitted, header_pairs, new_envelope
+from contracts.envelope import (
+    Envelope,
+    EnvelopeError,
+    EventType,
+    check_emitted,
+    header_pairs,
+    new_envelope,
+)
 from contracts.errors import ContractViolation, Reason
 from contracts.events.social import HousingFlagged, HousingNeed
 from contracts.ids import new_event_id
@@ -210,3 +218,18 @@ def test_an_emitted_naive_time_is_refused() -> None:
     with pytest.raises(EnvelopeError, match="timezone-aware"):
         check_emitted(source="sinergi/social", subject="h-1", correlationid="h-1",
                       time=datetime(2026, 11, 29, 8, 0))
+
+
+@pytest.mark.parametrize("bad", [dict(subject=7), dict(time="2026-11-29T08:00:00+08:00"),
+                                 dict(causationid=str(uuid.uuid4()))])
+def test_emitted_values_of_the_wrong_type_are_refused_as_envelope_errors(bad: dict) -> None:
+    fields = dict(source="sinergi/social", subject="h-1", correlationid="h-1",
+                  time=datetime.now(UTC)) | bad
+    with pytest.raises(EnvelopeError, match=f"^{next(iter(bad))} must be"):
+        check_emitted(**fields)
+
+
+def test_every_catalogue_type_is_one_an_envelope_accepts() -> None:
+    # Emitted headers are built without the Envelope model: its type pattern is checked here.
+    pattern = EventType.__metadata__[0].pattern
+    assert [t for t in EVENTS if not re.fullmatch(pattern, t)] == []
