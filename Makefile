@@ -32,7 +32,7 @@ chaos: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy contracts services/runtime services/social services/public_works services/education services/timeline --ignore-missing-imports
+	$(VENV)/bin/mypy contracts services bench --ignore-missing-imports
 
 stack-up: install
 	$(VENV)/bin/sinergi stack up
