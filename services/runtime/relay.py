@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import orjson
 import structlog
-from sqlalchemy import BigInteger, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, Text, any_, bindparam, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -57,7 +57,7 @@ instead of a record's dozen: what a relay in another process is sent, pickled.""
 
 
 def outgoing(row: Committed) -> Outgoing:
-    """The record to send for a committed row."""
+    """The record to send for a committed row, handed over or read back from the table."""
     id, topic, key, headers, payload = row
     return Outgoing(id, topic, key.encode(), [(name, value.encode())
                                               for name, value in orjson.loads(headers)], payload)
@@ -280,11 +280,9 @@ class OutboxRelay:
         if missing:
             outbox = self._tables.outbox
             rows = await conn.execute(
-                select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers,
+                select(outbox.c.id, outbox.c.topic, outbox.c.key, cast(outbox.c.headers, Text),
                        outbox.c.payload).where(outbox.c.id == any_(_IDS)), {"ids": missing})
-            fetched.update((r.id, Outgoing(r.id, r.topic, r.key.encode(),
-                                           [(k, v.encode()) for k, v in r.headers], r.payload))
-                           for r in rows)
+            fetched.update((r[0], outgoing(tuple(r))) for r in rows)
         return [fetched[i] for i in ids]
 
     async def _publish(self, records: Sequence[Outgoing]) -> None:

@@ -9,8 +9,8 @@ loop by the consumers' Python; with the relay here, p99 latency at 200 household
 no worse (bench/README).
 
 The parent hands the child what each commit wrote through a pipe (the rows pickled as
-five values each, about a µs; reading them back from the table costs about 50 µs a
-record). The pipe only saves that read: the outbox table still decides what is published
+five values each, ~0.2 µs a row in a loop; reading them back from the table costs about
+50 µs a record). The pipe only saves that read: the outbox table still decides what is published
 and in which order, so a record the parent could not hand over (the child restarting,
 the pipe backed up) is read back from the table, and nothing is lost when either process
 dies. The child stops when the pipe closes: the parent stopped, or was killed.
