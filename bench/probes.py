@@ -82,9 +82,8 @@ class Meter:
         async with self._engine.connect() as conn:
             total = 0
             for d in definitions:
-                o = d.tables.outbox
                 total += int(await conn.scalar(
-                    select(func.count()).select_from(o).where(o.c.sent_at.is_(None))) or 0)
+                    select(func.count()).select_from(d.tables.outbox_unsent)) or 0)
             return total
 
     async def drained(self, definitions: list[ServiceDefinition], within: float,

@@ -18,10 +18,8 @@ async def _unsent(engine: AsyncEngine, definitions: list[ServiceDefinition]) -> 
     total = 0
     async with engine.connect() as conn:
         for d in definitions:
-            outbox = d.tables.outbox
             total += int(await conn.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
-            ) or 0)
+                select(func.count()).select_from(d.tables.outbox_unsent)) or 0)
     return total
 
 

@@ -26,11 +26,14 @@ async def write_intake(engine: AsyncEngine, tables: ServiceTables, record: Accep
         # As in UnitOfWork: id order must match commit order for each key (see _lock_key).
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(:key))"),
                            {"ns": tables.schema, "key": record.key})
-        written = await conn.execute(
+        written = (await conn.execute(
             insert(outbox)
             .values(event_id=record.envelope.id, topic=record.topic, key=record.key,
                     headers=[[k, v.decode()] for k, v in headers], payload=payload)
             .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
             .returning(outbox.c.id)
-        )
-        return written.first() is not None
+        )).first()
+        if written is None:
+            return False
+        await conn.execute(tables.outbox_unsent.insert().values(id=written.id))
+        return True

@@ -66,11 +66,12 @@ _LOCKS = ("locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtext(:
 
 @cache
 def commit_statement(parts: tuple[Part, ...], claim: Part | None,
-                     outbox: Part | None) -> TextClause:
+                     outbox: Part | None, unsent: Table | None = None) -> TextClause:
     """A transaction's writes at commit in one statement: the rows of ``parts``, the inbox
     rows of ``claim`` (``ON CONFLICT DO NOTHING``), the ``outbox`` rows with their key
-    locks (``_LOCKS``). Its rows: with a claim, one ``(NULL, number of inbox rows
-    inserted)``; then ``(event_id, id)`` per outbox row; none (``inserts_statement``)
+    locks (``_LOCKS``), and their ids in ``unsent`` (the outbox's list of rows not yet
+    sent; required with ``outbox``). Its rows: with a claim, one ``(NULL, number of inbox
+    rows inserted)``; then ``(event_id, id)`` per outbox row; none (``inserts_statement``)
     without either. Parameters are named as ``inserts_parameters`` names them for
     ``parts``, then ``claim``, then ``outbox``."""
     if claim is None and outbox is None:
@@ -82,9 +83,12 @@ def commit_statement(parts: tuple[Part, ...], claim: Part | None,
         selects.append("SELECT NULL::uuid AS event_id, count(*) AS id FROM claimed")
         i += 1
     if outbox is not None:
+        if unsent is None:
+            raise ValueError("outbox rows are written with their ids in the unsent table")
         ctes = [_LOCKS, *ctes,
                 f"written AS ({_insert_sql(*outbox, f'p{i}_', join=', locked')} "
-                "RETURNING event_id, id)"]
+                "RETURNING event_id, id)",
+                f"listed AS (INSERT INTO {unsent.fullname} (id) SELECT id FROM written)"]
         selects.append("SELECT event_id, id FROM written")
     return text(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}")
 

@@ -5,20 +5,22 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
-    Index,
     LargeBinary,
     MetaData,
     Table,
     Text,
     Uuid,
     func,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+OUTBOX_FILLFACTOR = 50
+"""Half of each outbox page left free at insert: the row's mark-sent fits on its own page,
+a HOT update (no index entries, a few bytes of WAL) instead of a new copy of the row."""
+
 
 def outbox_table(metadata: MetaData) -> Table:
-    table = Table(
+    return Table(
         "outbox",
         metadata,
         Column("id", BigInteger, Identity(), primary_key=True),
@@ -29,9 +31,24 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("sent_at", DateTime(timezone=True)),
+        postgresql_with={"fillfactor": OUTBOX_FILLFACTOR},
     )
-    Index(f"{metadata.schema}_outbox_unsent", table.c.id, postgresql_where=text("sent_at IS NULL"))
-    return table
+
+
+def outbox_unsent_table(metadata: MetaData) -> Table:
+    """The ids of outbox rows not yet sent: written with the row, deleted as it is marked sent.
+
+    Why a table and not a partial index ``WHERE sent_at IS NULL``: a column in an index's
+    predicate makes every update of it a full new copy of the row, with new entries in each
+    of the outbox's indexes. Listed here, marking a row sent is a HOT update of the row and
+    a delete of a narrow one: 10 → 3 µs of PostgreSQL's time a row, for 1 µs more at insert
+    (bench/README, findings).
+    """
+    return Table(
+        "outbox_unsent",
+        metadata,
+        Column("id", BigInteger, primary_key=True),
+    )
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -53,4 +70,5 @@ class ServiceTables:
         self.schema = schema
         self.metadata = MetaData(schema=schema)
         self.outbox = outbox_table(self.metadata)
+        self.outbox_unsent = outbox_unsent_table(self.metadata)
         self.inbox = inbox_table(self.metadata)

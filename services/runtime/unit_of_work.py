@@ -177,7 +177,7 @@ class UnitOfWork:
                      "lock_keys": self._keys_to_lock({row["key"] for row in pending})}
         # Ids are allocated in row order: the order the handlers emitted the events.
         result = await self.conn.execute(
-            commit_statement(written_parts, claim_part, outbox_part),
+            commit_statement(written_parts, claim_part, outbox_part, self._tables.outbox_unsent),
             {**inserts_parameters(parts), **locks})
         if claim is None and not pending:
             return

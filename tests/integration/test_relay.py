@@ -15,7 +15,7 @@ from services.runtime.relay import Committed, OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
-from tests.support import create_tables, read_all
+from tests.support import create_tables, read_all, until
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,9 @@ async def test_a_record_sent_from_memory_equals_the_one_read_from_the_table(
     # The same rows again, by a relay that has nothing in memory: it reads the table.
     outbox = relay_schema.outbox
     async with engine.begin() as conn:
-        await conn.execute(update(outbox).where(outbox.c.key.in_(refs)).values(sent_at=None))
+        unsent = (await conn.execute(update(outbox).where(outbox.c.key.in_(refs))
+                                     .values(sent_at=None).returning(outbox.c.id))).scalars()
+        await conn.execute(relay_schema.outbox_unsent.insert(), [{"id": i} for i in unsent])
     from_table = OutboxRelay(engine, relay_schema, kafka_producer)
     await drain(from_table)
     await from_table.close()
@@ -165,3 +167,53 @@ async def test_a_relay_without_a_keep_period_prunes_nothing(
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(outbox).where(
             outbox.c.key == refs[0])) == 1
+
+
+async def test_marking_rows_sent_takes_them_off_the_unsent_list_in_hot_updates(
+    engine: AsyncEngine, kafka_producer
+) -> None:
+    tables = await create_tables(engine, ServiceTables(f"relay_hot_{uuid.uuid4().hex[:8]}"))
+    # Enough rows to fill pages: a mark finds room on its row's page only as the fill
+    # factor left it.
+    refs, outgoing = await commit_flags(engine, tables, 300)
+    async with engine.connect() as conn:
+        listed = (await conn.execute(select(tables.outbox_unsent.c.id))).scalars().all()
+    assert sorted(listed) == sorted(row[0] for row in outgoing)
+    relay = OutboxRelay(engine, tables, kafka_producer)
+    relay.committed(outgoing)
+    await drain(relay)
+    await relay.close()
+
+    async def updates() -> tuple[int, int]:
+        async with engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                "WHERE schemaname = :s AND relname = 'outbox'"), {"s": tables.schema})).one()
+        return int(row[0]), int(row[1])
+
+    # The relay's backend reports its counts within a second of going idle.
+    await until(lambda: _counted(updates, len(refs)), what="the relay's updates to be counted")
+    assert await updates() == (len(refs), len(refs))  # each mark a HOT update
+    assert await relay.backlog() == 0
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(tables.outbox).where(
+            tables.outbox.c.sent_at.is_(None))) == 0
+
+
+async def _counted(updates, at_least: int) -> bool:
+    return (await updates())[0] >= at_least
+
+
+async def test_an_unsent_row_deleted_by_hand_is_dropped_from_the_list_not_retried(
+    stack_settings: Settings, engine: AsyncEngine, relay_schema: ServiceTables, kafka_producer
+) -> None:
+    refs, _ = await commit_flags(engine, relay_schema, 3)
+    outbox = relay_schema.outbox
+    async with engine.begin() as conn:
+        await conn.execute(outbox.delete().where(outbox.c.key == refs[0]))
+    relay = OutboxRelay(engine, relay_schema, kafka_producer)  # nothing in memory: reads back
+    await drain(relay)
+    assert await relay.backlog() == 0
+    await relay.close()
+    assert sorted(key for key, _, _, _ in await published(stack_settings, refs)) == \
+        sorted(ref.encode() for ref in refs[1:])
