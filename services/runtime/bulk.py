@@ -71,25 +71,26 @@ def commit_statement(parts: tuple[Part, ...], claim: Part | None,
     rows of ``claim`` (``ON CONFLICT DO NOTHING``), the ``outbox`` rows with their key
     locks (``_LOCKS``), and their ids in ``unsent`` (the outbox's list of rows not yet
     sent; required with ``outbox``). Its rows: with a claim, one ``(NULL, number of inbox
-    rows inserted)``; then ``(event_id, id)`` per outbox row; none (``inserts_statement``)
-    without either. Parameters are named as ``inserts_parameters`` names them for
-    ``parts``, then ``claim``, then ``outbox``."""
+    rows inserted)``; then ``(id, NULL)`` per outbox row, in no particular order (the ids
+    are allocated in row order); none (``inserts_statement``) without either. Parameters
+    are named as ``inserts_parameters`` names them for ``parts``, then ``claim``, then
+    ``outbox``."""
     if claim is None and outbox is None:
         return inserts_statement(parts)
     ctes = [f"w{i} AS ({_insert_sql(t, c, oc, f'p{i}_')})" for i, (t, c, oc) in enumerate(parts)]
     selects, i = [], len(parts)
     if claim is not None:
         ctes.append(f"claimed AS ({_insert_sql(*claim, f'p{i}_')} RETURNING 1)")
-        selects.append("SELECT NULL::uuid AS event_id, count(*) AS id FROM claimed")
+        selects.append("SELECT NULL::bigint AS id, count(*) AS claimed FROM claimed")
         i += 1
     if outbox is not None:
         if unsent is None:
             raise ValueError("outbox rows are written with their ids in the unsent table")
         ctes = [_LOCKS, *ctes,
                 f"written AS ({_insert_sql(*outbox, f'p{i}_', join=', locked')} "
-                "RETURNING event_id, id)",
+                "RETURNING id)",
                 f"listed AS (INSERT INTO {unsent.fullname} (id) SELECT id FROM written)"]
-        selects.append("SELECT event_id, id FROM written")
+        selects.append("SELECT id, NULL::bigint FROM written")
     return text(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}")
 
 

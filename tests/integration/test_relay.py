@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.catalogue import SOCIAL_HOUSING
 from contracts.events.social import HousingFlagged, HousingNeed
 from services.runtime.kafka import make_producer
-from services.runtime.relay import Committed, OutboxRelay
+from services.runtime.relay import Committed, OutboxRelay, outgoing
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
 from services.runtime.unit_of_work import UnitOfWork
@@ -217,3 +217,17 @@ async def test_an_unsent_row_deleted_by_hand_is_dropped_from_the_list_not_retrie
     await relay.close()
     assert sorted(key for key, _, _, _ in await published(stack_settings, refs)) == \
         sorted(ref.encode() for ref in refs[1:])
+
+
+async def test_each_row_handed_to_the_relay_carries_the_id_the_table_gave_it(
+    engine: AsyncEngine, relay_schema: ServiceTables
+) -> None:
+    refs, handed = await commit_flags(engine, relay_schema, 8)
+    outbox = relay_schema.outbox
+    async with engine.connect() as conn:
+        stored = (await conn.execute(
+            select(outbox.c.id, outbox.c.topic, outbox.c.key, cast(outbox.c.headers, Text),
+                   outbox.c.payload).where(outbox.c.key.in_(refs)))).all()
+    assert len(handed) == len(refs)
+    assert sorted(map(outgoing, handed), key=lambda r: r.id) == \
+        sorted((outgoing(tuple(r)) for r in stored), key=lambda r: r.id)
