@@ -231,3 +231,27 @@ async def test_each_row_handed_to_the_relay_carries_the_id_the_table_gave_it(
     assert len(handed) == len(refs)
     assert sorted(map(outgoing, handed), key=lambda r: r.id) == \
         sorted((outgoing(tuple(r)) for r in stored), key=lambda r: r.id)
+
+
+async def test_the_relay_vacuums_its_unsent_list_after_taking_enough_rows_off_it(
+    engine: AsyncEngine, kafka_producer
+) -> None:
+    tables = await create_tables(engine, ServiceTables(f"relay_vac_{uuid.uuid4().hex[:8]}"))
+    relay = OutboxRelay(engine, tables, kafka_producer, vacuum_every_rows=5, batch_size=3)
+    _, outgoing = await commit_flags(engine, tables, 4)
+    relay.committed(outgoing)
+    await drain(relay)  # rounds of 3 and 1: 4 rows taken off, no vacuum yet
+    assert relay.vacuums == 0
+    _, outgoing = await commit_flags(engine, tables, 2)
+    relay.committed(outgoing)
+    await drain(relay)
+    await relay.close()
+    assert relay.vacuums == 1
+
+    async def vacuumed() -> bool:
+        async with engine.connect() as conn:
+            return bool(await conn.scalar(text(
+                "SELECT vacuum_count FROM pg_stat_user_tables "
+                "WHERE schemaname = :s AND relname = 'outbox_unsent'"), {"s": tables.schema}))
+
+    await until(vacuumed, what="the unsent list's vacuum to be counted")
