@@ -37,6 +37,10 @@ def insert_statement(table: Table, columns: tuple[str, ...], on_conflict: str = 
                 (f" RETURNING {returning}" if returning else ""))
 
 
+REDELIVERED = "sinergi-redelivered:"
+"""What the commit statement's error names when its inbox claim met an event handled
+before (see ``commit_statement``)."""
+
 Part = tuple[Table, tuple[str, ...], str]
 """A table, the columns given, and the ``ON CONFLICT`` clause: one insert of ``inserts``."""
 
@@ -70,18 +74,24 @@ def commit_statement(parts: tuple[Part, ...], claim: Part | None,
     """A transaction's writes at commit in one statement: the rows of ``parts``, the inbox
     rows of ``claim`` (``ON CONFLICT DO NOTHING``), the ``outbox`` rows with their key
     locks (``_LOCKS``), and their ids in ``unsent`` (the outbox's list of rows not yet
-    sent; required with ``outbox``). Its rows: with a claim, one ``(NULL, number of inbox
-    rows inserted)``; then ``(id, NULL)`` per outbox row, in no particular order (the ids
-    are allocated in row order); none (``inserts_statement``) without either. Parameters
-    are named as ``inserts_parameters`` names them for ``parts``, then ``claim``, then
-    ``outbox``."""
+    sent; required with ``outbox``). With a claim, ``claim_expected`` is how many inbox rows
+    it must insert: fewer, and the statement fails with ``REDELIVERED`` in its error. Its
+    rows: with a claim, one ``(NULL, number of inbox rows inserted)``; then ``(id, NULL)``
+    per outbox row, in no particular order (the ids are allocated in row order); none
+    (``inserts_statement``) without either. Parameters are named as ``inserts_parameters``
+    names them for ``parts``, then ``claim``, then ``outbox``."""
     if claim is None and outbox is None:
         return inserts_statement(parts)
     ctes = [f"w{i} AS ({_insert_sql(t, c, oc, f'p{i}_')})" for i, (t, c, oc) in enumerate(parts)]
     selects, i = [], len(parts)
     if claim is not None:
         ctes.append(f"claimed AS ({_insert_sql(*claim, f'p{i}_')} RETURNING 1)")
-        selects.append("SELECT NULL::bigint AS id, count(*) AS claimed FROM claimed")
+        # Fewer rows claimed than asked for (some handled before) fails the statement, so
+        # it commits nothing even when it is a transaction of its own (``REDELIVERED``).
+        # Not a constant: PostgreSQL would fold the cast, and fail, when planning.
+        selects.append("SELECT NULL::bigint AS id, CASE WHEN count(*) = :claim_expected "
+                       f"THEN count(*) ELSE CAST('{REDELIVERED}' || count(*) AS bigint) END "
+                       "AS claimed FROM claimed")
         i += 1
     if outbox is not None:
         if unsent is None:

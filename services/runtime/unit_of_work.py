@@ -10,7 +10,8 @@ from uuid import UUID
 
 import orjson
 from sqlalchemy import Row, Table
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.base import Contract
 from contracts.catalogue import spec_for
@@ -18,6 +19,7 @@ from contracts.codec import payload_of
 from contracts.envelope import check_emitted, header_pairs
 from contracts.ids import new_event_id
 from services.runtime.bulk import (
+    REDELIVERED,
     JsonText,
     Part,
     column_arrays,
@@ -39,7 +41,6 @@ class UnitOfWork:
         self._tables = tables
         self.source = source
         self._conn: AsyncConnection | None = None
-        self._tx: AsyncTransaction | None = None
         self._locked_keys: set[str] = set()
         self._pending: list[dict[str, Any]] = []
         self._deferred: dict[tuple[Table, tuple[str, ...], str], list[dict[str, Any]]] = {}
@@ -58,8 +59,9 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
+        # The transaction begins with the first statement (SQLAlchemy's autobegin), so a
+        # unit of work that only writes can commit without one (``commit``).
         self._conn = await self._engine.connect()
-        self._tx = await self._conn.begin()
         return self
 
     async def __aexit__(
@@ -67,16 +69,24 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._tx is not None and self._tx.is_active:
-                await self._tx.rollback()
+            if self._conn is not None and self._conn.in_transaction():
+                await self._conn.rollback()
         finally:
             await self.conn.close()
             self._conn = None
 
     async def commit(self) -> None:
-        assert self._tx is not None
+        conn = self.conn
+        if conn.in_transaction():
+            await self.flush()
+            await conn.commit()
+            return
+        # Nothing read or written before: the writes are the one statement of ``flush``,
+        # atomic on its own, so it runs without BEGIN and COMMIT. For a batch of a service
+        # that only writes (the timeline's entries, Public Works' new tickets) that is one
+        # round trip instead of three; at 200 households/s each waits for a busy core.
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
         await self.flush()
-        await self._tx.commit()
 
     async def claim(self, consumer: str, event_id: UUID) -> bool:
         """Record that ``consumer`` handles ``event_id``; False if it already had its effect."""
@@ -176,17 +186,21 @@ class UnitOfWork:
             locks = {"lock_ns": self._tables.schema,
                      "lock_keys": self._keys_to_lock({row["key"] for row in pending})}
         # Ids are allocated in row order: the order the handlers emitted the events.
-        result = await self.conn.execute(
-            commit_statement(written_parts, claim_part, outbox_part, self._tables.outbox_unsent),
-            {**inserts_parameters(parts), **locks})
+        expected = {"claim_expected": len(event_ids)} if claim is not None else {}
+        try:
+            result = await self.conn.execute(
+                commit_statement(written_parts, claim_part, outbox_part,
+                                 self._tables.outbox_unsent),
+                {**inserts_parameters(parts), **locks, **expected})
+        except DBAPIError as exc:
+            # The database's own message (str(exc) also holds the statement, marker and all).
+            if claim is not None and REDELIVERED in str(exc.orig):
+                raise AlreadyHandled(f"some of {len(event_ids)} events already handled by "
+                                     f"{consumer}") from None
+            raise
         if claim is None and not pending:
             return
         written = result.all()
-        if claim is not None:
-            claimed = next(n for i, n in written if i is None)
-            if claimed < len(event_ids):
-                raise AlreadyHandled(f"{len(event_ids) - claimed} of {len(event_ids)} events "
-                                     f"already handled by {consumer}")
         # The ids, sorted, are the rows' in emit order (see above): no event id to match them
         # by, which cost the decoding and hashing of a UUID a row.
         ids = sorted(i for i, _ in written if i is not None)
