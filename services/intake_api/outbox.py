@@ -5,7 +5,7 @@ a data field instead (KK number, ticket id, person ref), so the row is written h
 relay then publishes it like every service event.
 """
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,14 +26,16 @@ async def write_intake(engine: AsyncEngine, tables: ServiceTables, record: Accep
         # As in UnitOfWork: id order must match commit order for each key (see _lock_key).
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:ns), hashtext(:key))"),
                            {"ns": tables.schema, "key": record.key})
-        written = (await conn.execute(
+        # The row and its place on the unsent list in one statement (as a commit's are).
+        written = (
             insert(outbox)
             .values(event_id=record.envelope.id, topic=record.topic, key=record.key,
                     headers=[[k, v.decode()] for k, v in headers], payload=payload)
             .on_conflict_do_nothing(index_elements=[outbox.c.event_id])
             .returning(outbox.c.id)
-        )).first()
-        if written is None:
-            return False
-        await conn.execute(tables.outbox_unsent.insert().values(id=written.id))
-        return True
+            .cte("written")
+        )
+        unsent = tables.outbox_unsent
+        listed = await conn.execute(
+            unsent.insert().from_select(["id"], select(written.c.id)).returning(unsent.c.id))
+        return listed.first() is not None

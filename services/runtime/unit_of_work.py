@@ -84,7 +84,7 @@ class UnitOfWork:
         # Nothing read or written before: the writes are the one statement of ``flush``,
         # atomic on its own, so it runs without BEGIN and COMMIT. For a batch of a service
         # that only writes (the timeline's entries, Public Works' new tickets) that is one
-        # round trip instead of three; at 200 households/s each waits for a busy core.
+        # round trip instead of three.
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await self.flush()
 
