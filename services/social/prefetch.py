@@ -15,14 +15,14 @@ each hold a household the other waits for.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Text, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Date, Text, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from contracts.codec import Event
 from contracts.events.intake import HouseholdIntake, Member
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.empowerment import school_age_children
-from services.social.pseudonym import Keys, Kind, Known, resolve_refs
+from services.social.pseudonym import FIND_SQL, Keys, Kind, Known, Lookup
 from services.social.tables import households, referred_children
 
 _DEFER_WRITES = "social.defer_registration_writes"
@@ -51,20 +51,51 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
     registrations = [e.data for e in events if isinstance(e.data, HouseholdIntake)]
     others = [e.data.kk_number for e in events
               if not isinstance(e.data, HouseholdIntake) and hasattr(e.data, "kk_number")]
-    known = known_refs(uow)
-    known.update(await resolve_refs(uow.conn, pseudonym_keys, [
+    lookup = Lookup.plan(pseudonym_keys, [
         *((Kind.HOUSEHOLD, i.kk_number, True) for i in registrations),
         *((Kind.PERSON, m.nik, True) for i in registrations for m, _ in school_age(uow, i)),
         *((Kind.HOUSEHOLD, n, False) for n in others),
-    ]))
+    ])
+    # The numbers' lookup and their households' read are one statement (a round trip less
+    # for every batch): every ref a number can have is either found by the lookup or one of
+    # its candidates, so the households of all of them are the batch's.
+    rows = (await uow.conn.execute(_FIND_AND_LOCK, lookup.params)).all()
+    found = {r.lookup_hash: r.ref for r in rows if r.lookup_hash is not None}
+    read = {r.ref: r for r in rows if r.lookup_hash is None}
+    known = known_refs(uow)
+    known.update(await lookup.settle(uow.conn, found))
     refs = {known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations}
     refs |= {known[(Kind.HOUSEHOLD, n)] for n in others if (Kind.HOUSEHOLD, n) in known}
-    if refs:
-        await _read_households(uow, sorted(refs))
+    # A ref outside these was stored by a concurrent writer after the statement: its
+    # household was not read, and the handlers read (and lock) it themselves.
+    looked_at = set(found.values()) | {c for cs in lookup.candidates.values() for c in cs}
+    refs &= looked_at
+    uow.memo["households"] = {ref: read.get(ref) for ref in refs}
+    uow.memo["referred"] = {ref: set(read[ref].children or ()) if ref in read else set()
+                            for ref in refs}
     kk_numbers = [i.kk_number for i in registrations] + others
     # Nothing later in this batch reads a registration's rows when each household has one
     # record in it (a caseload replay): they can be written with the batch's other rows.
     uow.memo[_DEFER_WRITES] = len(set(kk_numbers)) == len(kk_numbers)
+
+
+# Rows (lookup hash or legacy ref, ref, NULLs) from the lookup, then (NULL, household ref,
+# its state) for each household found, locked in ref order. The refs go in as an array
+# (``= ANY(ARRAY(...))``) so the households are probed through their key, not scanned.
+_FIND_AND_LOCK = text(
+    f"WITH found AS MATERIALIZED ({FIND_SQL}), "
+    "locked AS MATERIALIZED ("
+    f" SELECT h.household_ref, h.flagged_needs, h.grant_eligible_on,"
+    f" (SELECT array_agg(c.person_ref) FROM {referred_children.fullname} c"
+    "   WHERE c.household_ref = h.household_ref) AS children"
+    f" FROM {households.fullname} h"
+    " WHERE h.household_ref = ANY(ARRAY(SELECT ref FROM found))"
+    " ORDER BY h.household_ref FOR UPDATE OF h) "
+    "SELECT lookup_hash, ref, CAST(NULL AS jsonb) AS flagged_needs,"
+    " CAST(NULL AS date) AS grant_eligible_on, CAST(NULL AS text[]) AS children FROM found "
+    "UNION ALL SELECT NULL, household_ref, flagged_needs, grant_eligible_on, children FROM locked"
+).columns(lookup_hash=Text, ref=Text, flagged_needs=JSONB, grant_eligible_on=Date,
+          children=ARRAY(Text))
 
 
 def registration_writes_deferred(uow: UnitOfWork) -> bool:
@@ -90,23 +121,6 @@ def registered(uow: UnitOfWork, ref: str) -> bool | None:
     locked, and no handler unregisters one); None if the batch's households were not read."""
     found: set[str] | None = uow.memo.get(_REGISTERED)
     return None if found is None else ref in found
-
-
-async def _read_households(uow: UnitOfWork, refs: list[str]) -> None:
-    """Each household's row and referred children, in one statement that locks the rows
-    in ref order."""
-    children = (select(func.array_agg(referred_children.c.person_ref))
-                .where(referred_children.c.household_ref == households.c.household_ref)
-                .scalar_subquery())
-    rows = {r.household_ref: r for r in await uow.conn.execute(
-        select(households.c.household_ref, households.c.flagged_needs,
-               households.c.grant_eligible_on, children.label("children"))
-        .where(households.c.household_ref == any_(_REFS))
-        .order_by(households.c.household_ref).with_for_update(of=households),
-        {"refs": refs})}
-    uow.memo["households"] = {ref: rows.get(ref) for ref in refs}
-    uow.memo["referred"] = {ref: set(rows[ref].children or ()) if ref in rows else set()
-                            for ref in refs}
 
 
 def take_household(uow: UnitOfWork, ref: str) -> Any:

@@ -91,7 +91,7 @@ async def resolve_ref(conn: AsyncConnection, keys: Keys, kind: Kind, number: str
 
 
 async def resolve_refs(conn: AsyncConnection, keys: Keys,
-                       requests: Iterable[tuple[Kind, str, bool]]) -> Known:
+                      requests: Iterable[tuple[Kind, str, bool]]) -> Known:
     """``find_ref`` for many ``(kind, number, mint)`` requests in one statement, two if
     some are new, three if a concurrent writer stored some of those first (``resolve_ref``
     where ``mint``; a number asked for both ways is minted).
@@ -99,43 +99,68 @@ async def resolve_refs(conn: AsyncConnection, keys: Keys,
     Numbers without a ref are left out unless minted. The result is what the one-number
     functions would return, so handlers given it as ``known`` skip their lookups.
     """
-    mint: dict[tuple[Kind, str], bool] = {}
-    for kind, number, minted in requests:
-        mint[(kind, number)] = mint.get((kind, number), False) or minted
-    hashes = {item: [lookup_hash(k, *item) for k in keys.all] for item in mint}
-    # Each number's would-be legacy refs are looked for in the same statement as its
-    # lookup hashes (a round trip less for every batch of new numbers); they matter only
-    # for numbers without a lookup row. Hashes and refs cannot collide: refs start h-/p-.
-    candidates = {(kind, n): [MINT[kind](k, n) for k in keys.all] for kind, n in mint}
-    rows: dict[str, str] = dict((await conn.execute(_FIND, {
-        "values": [h for hs in hashes.values() for h in hs],
-        **{kind.value: [c for (of, _), cs in candidates.items() if of is kind for c in cs]
-           for kind in Kind}})).all())
-    found = {item: str(rows[hs[0]]) for item, hs in hashes.items() if hs[0] in rows}
-    rekey = {item: str(next(rows[h] for h in hs if h in rows))
-             for item, hs in hashes.items() if item not in found and any(h in rows for h in hs)}
-    for kind, n in (item for item in mint if item not in found and item not in rekey):
-        legacy = next((c for c in candidates[(kind, n)] if c in rows), None)
-        if legacy is not None:
-            rekey[(kind, n)] = legacy
-        elif mint[(kind, n)]:
-            rekey[(kind, n)] = candidates[(kind, n)][0]  # the current key's
-    if rekey:
-        found.update(await _remember_many(
-            conn, keys, {hashes[item][0]: (item, ref) for item, ref in rekey.items()}))
-    return found
+    lookup = Lookup.plan(keys, requests)
+    return await lookup.settle(conn, dict((await conn.execute(_FIND, lookup.params)).all()))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """``resolve_refs`` in two halves, so a caller can run the find in a statement of its
+    own (``FIND_SQL`` inside it, with ``params``) and hand its rows to ``settle``."""
+
+    keys: Keys
+    mint: dict[tuple[Kind, str], bool]
+    hashes: dict[tuple[Kind, str], list[str]]
+    candidates: dict[tuple[Kind, str], list[str]]
+
+    @classmethod
+    def plan(cls, keys: Keys, requests: Iterable[tuple[Kind, str, bool]]) -> "Lookup":
+        mint: dict[tuple[Kind, str], bool] = {}
+        for kind, number, minted in requests:
+            mint[(kind, number)] = mint.get((kind, number), False) or minted
+        # Each number's would-be legacy refs are looked for in the same statement as its
+        # lookup hashes (a round trip less for every batch of new numbers); they matter
+        # only for numbers without a lookup row. Hashes and refs cannot collide: refs
+        # start h-/p-.
+        return cls(keys, mint,
+                   {item: [lookup_hash(k, *item) for k in keys.all] for item in mint},
+                   {(kind, n): [MINT[kind](k, n) for k in keys.all] for kind, n in mint})
+
+    @property
+    def params(self) -> dict[str, list[str]]:
+        return {"values": [h for hs in self.hashes.values() for h in hs],
+                **{kind.value: [c for (of, _), cs in self.candidates.items() if of is kind
+                                for c in cs] for kind in Kind}}
+
+    async def settle(self, conn: AsyncConnection, rows: dict[str, str]) -> Known:
+        """The refs, given the find's rows (hash or legacy ref → ref); stores new ones."""
+        hashes, candidates = self.hashes, self.candidates
+        found = {item: str(rows[hs[0]]) for item, hs in hashes.items() if hs[0] in rows}
+        rekey = {item: str(next(rows[h] for h in hs if h in rows)) for item, hs in hashes.items()
+                 if item not in found and any(h in rows for h in hs)}
+        for kind, n in (item for item in self.mint if item not in found and item not in rekey):
+            legacy = next((c for c in candidates[(kind, n)] if c in rows), None)
+            if legacy is not None:
+                rekey[(kind, n)] = legacy
+            elif self.mint[(kind, n)]:
+                rekey[(kind, n)] = candidates[(kind, n)][0]  # the current key's
+        if rekey:
+            found.update(await _remember_many(
+                conn, self.keys, {hashes[item][0]: (item, ref) for item, ref in rekey.items()}))
+        return found
 
 
 # Many numbers at once: one array parameter each, so a batch costs one statement (an IN
 # list would be a new statement, compiled and planned, for every batch size). Rows are
 # (lookup hash, its ref) and (legacy ref in use, itself).
-_FIND = text(
+FIND_SQL = (
     f"SELECT lookup_hash, ref FROM {pseudonyms.fullname} "
     "WHERE lookup_hash = ANY(CAST(:values AS text[])) UNION ALL "
     f"SELECT household_ref, household_ref FROM {households.fullname} "
     f"WHERE household_ref = ANY(CAST(:{Kind.HOUSEHOLD.value} AS text[])) UNION ALL "
     f"SELECT person_ref, person_ref FROM {referred_children.fullname} "
     f"WHERE person_ref = ANY(CAST(:{Kind.PERSON.value} AS text[]))")
+_FIND = text(FIND_SQL)
 
 
 async def _remember_many(conn: AsyncConnection, keys: Keys,

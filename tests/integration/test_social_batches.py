@@ -17,7 +17,7 @@ from contracts.catalogue import (
     SOCIAL_HOUSING,
     SOCIAL_INTAKE,
 )
-from contracts.codec import encode
+from contracts.codec import decode, encode
 from contracts.envelope import new_envelope
 from contracts.events.intake import HouseholdIntake, IncomeReport
 from contracts.events.public_works import WorksTicketOpened
@@ -26,8 +26,10 @@ from services.runtime.consumer import Outcome
 from services.runtime.deadletter import Record
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
+from services.runtime.unit_of_work import UnitOfWork
 from services.social.empowerment import school_age_children
-from services.social.pseudonym import household_ref, person_ref
+from services.social.prefetch import ABSENT, prepare_intake, take_household, take_referred
+from services.social.pseudonym import Keys, household_ref, person_ref
 from services.social.rules import housing_needs
 from services.social.tables import (
     TABLES,
@@ -169,6 +171,36 @@ async def test_a_batch_under_a_new_key_keeps_the_refs_minted_under_the_retired_o
             households.c.household_ref == household_ref(k2.encode(), newcomer.kk_number))) == 1
     for h in (tracked, legacy):  # re-assessed, not registered again, children not re-referred
         assert await outbox_count(engine, old[h.kk_number], SOCIAL_EDUCATION.name) == 1
+
+
+async def test_the_batch_lookup_hands_the_handlers_each_registered_household_and_its_children(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    # The handlers fall back to reading a household themselves, so outcomes alone would not
+    # show a batch read that missed one: this looks at what the lookup hands them.
+    k1, k2 = secrets.token_hex(16), secrets.token_hex(16)
+    before = stack_settings.model_copy(update={"pseudonym_key": SecretStr(k1)})
+    tracked, legacy = with_children(fresh_intakes(12))[:2]
+    newcomer = fresh_intakes(1)[0]
+    await handle(before, engine, [intake_record(h, n, h.kk_number)
+                                  for n, h in enumerate((tracked, legacy))])
+    old = {h.kk_number: household_ref(k1.encode(), h.kk_number) for h in (tracked, legacy)}
+    async with engine.begin() as conn:  # as if minted before the lookup table existed
+        await conn.execute(pseudonyms.delete().where(pseudonyms.c.ref == old[legacy.kk_number]))
+    records = [intake_record(h, n, h.kk_number)
+               for n, h in enumerate((tracked, legacy, newcomer))]
+    events = [decode(r.topic, r.headers, r.value) for r in records]
+
+    async with UnitOfWork(engine, TABLES, "sinergi/social") as uow:
+        await prepare_intake(events, uow, Keys(k2.encode(), (k1.encode(),)))
+        for h in (tracked, legacy):
+            row = take_household(uow, old[h.kk_number])
+            assert row is not ABSENT and row is not None
+            assert row.flagged_needs == sorted(n.value for n in housing_needs(
+                h.housing, len(h.members)))
+            assert take_referred(uow, old[h.kk_number]) == {
+                person_ref(k1.encode(), m.nik) for m, _ in school_age_children(h)}
+        assert take_household(uow, household_ref(k2.encode(), newcomer.kk_number)) is None
 
 
 async def registered_needs(settings: Settings, engine: AsyncEngine,
