@@ -4,6 +4,10 @@
   the services' producer settings (acks=all, idempotent, linger 5 ms); batches from
   ``getmany`` (up to 500), all sends of a batch awaited together, offsets committed per
   batch. No validation, no database. The issue's targets are ratios to this loop.
+- bare loop at Dinsos's fan-out: the same, but each record consumed is answered with the
+  records Dinsos emitted for one household in its alone phase (its outbox rows, read back:
+  the same count, keys, headers and payloads, about 4.4 a record). No validation, no
+  database: what the broker allows for Dinsos's shape of work.
 - bare loop, per record: the same, but each record is produced, awaited and committed
   before the next is handled (the shape of the services' current processing).
 - asyncpg: rows the size of an outbox row (the intake's payload and headers) inserted
@@ -15,6 +19,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -27,10 +32,15 @@ from services.runtime.kafka import make_producer
 BATCH = 500
 
 
+Output = tuple[bytes, bytes, list[tuple[str, bytes]]]
+"""A record to produce: key, value, headers."""
+
+
 @dataclass(frozen=True)
 class Rate:
     count: int
     seconds: float
+    produced: int | None = None
 
     @property
     def per_second(self) -> float:
@@ -38,7 +48,8 @@ class Rate:
 
     def as_dict(self) -> dict[str, float]:
         return {"count": self.count, "seconds": round(self.seconds, 3),
-                "per_second": round(self.per_second, 1)}
+                "per_second": round(self.per_second, 1),
+                **({} if self.produced is None else {"produced": self.produced})}
 
 
 async def _topics(bootstrap: str, names: list[str], create: bool, replication: int) -> None:
@@ -60,8 +71,12 @@ async def _topics(bootstrap: str, names: list[str], create: bool, replication: i
 
 
 async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
-                    per_record: bool = False, replication: int = 1) -> Rate:
-    """Messages per second through consume → produce, timed from the first record fetched."""
+                    per_record: bool = False, replication: int = 1,
+                    outputs: Sequence[Sequence[Output]] = ()) -> Rate:
+    """Messages per second through consume → produce, timed from the first record fetched.
+
+    With ``outputs``, the n-th record consumed is answered with ``outputs[n % len]``
+    instead of itself (batches only)."""
     source, sink = f"bench.loop.{tag}.in", f"bench.loop.{tag}.out"
     await _topics(bootstrap, [source, sink], create=True, replication=replication)
     producer = make_producer(bootstrap, f"bench-loop-{tag}")
@@ -72,7 +87,7 @@ async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
     try:
         await send_all(producer, records, source)
         await consumer.start()
-        done, began = 0, 0.0
+        done, produced, began = 0, 0, 0.0
         while done < len(records):
             batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
             if batches and not began:
@@ -83,18 +98,46 @@ async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
                         await producer.send_and_wait(sink, r.value, r.key,
                                                     headers=list(r.headers))
                         await consumer.commit({tp: r.offset + 1})
+                    produced += len(batch)
+                elif outputs:
+                    futures = [await producer.send(sink, value, key, headers=headers)
+                               for n in range(done, done + len(batch))
+                               for key, value, headers in outputs[n % len(outputs)]]
+                    for f in futures:
+                        await f
+                    await consumer.commit({tp: batch[-1].offset + 1})
+                    produced += len(futures)
                 else:
                     futures = [await producer.send(sink, r.value, r.key, headers=list(r.headers))
                                for r in batch]
                     for f in futures:
                         await f
                     await consumer.commit({tp: batch[-1].offset + 1})
+                    produced += len(batch)
                 done += len(batch)
-        return Rate(done, time.perf_counter() - began)
+        return Rate(done, time.perf_counter() - began, produced)
     finally:
         await consumer.stop()
         await producer.stop()
         await _topics(bootstrap, [source, sink], create=False, replication=replication)
+
+
+async def emitted_per_household(database_url: str, schema: str, rows: int) -> list[list[Output]]:
+    """The last ``rows`` records ``schema``'s outbox holds, as the relay sends them, grouped
+    by key (one household's records together, in the order they were written)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        found = await conn.fetch(
+            f"SELECT key, headers::text AS headers, payload FROM {schema}.outbox "
+            "ORDER BY id DESC LIMIT $1", rows)
+    finally:
+        await conn.close()
+    groups: dict[str, list[Output]] = {}
+    for r in reversed(found):
+        groups.setdefault(r["key"], []).append(
+            (r["key"].encode(), bytes(r["payload"]),
+             [(k, v.encode()) for k, v in json.loads(r["headers"])]))
+    return list(groups.values())
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:

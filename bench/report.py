@@ -20,6 +20,10 @@ DEFINITIONS = {
     "alone.per_second": "inbox rows of that service over first inbox commit → last inbox "
                         "commit or outbox relay (process start-up excluded)",
     "bare_loop.per_second": "records consumed and produced over first fetch → last commit",
+    "bare_fan_out.per_second": "records consumed over first fetch → last commit, each answered "
+                               "with the records Dinsos emitted for one household in its "
+                               "alone phase (bare_fan_out.produced in all)",
+    "social_alone_vs_fan_out": "Dinsos alone over the bare loop at Dinsos's fan-out, same run",
     "latency": "per ticket: timeline.entries.recorded_at of public_works.ticket.opened.v1 "
                "minus the time its household's intake was handed to the producer "
                "(database clock corrected to this machine's)",
@@ -49,6 +53,10 @@ def ratios(run: dict[str, Any]) -> dict[str, float | None]:
         out["pipeline"] = round(run["pipeline"]["events_per_second"] / loop, 3)
     for name, res in run.get("alone", {}).items():
         out[f"{name}_alone"] = round(res["per_second"] / loop, 3)
+    fan_out = run["baselines"].get("bare_fan_out", {}).get("per_second")
+    if fan_out:
+        out["bare_fan_out"] = round(fan_out / loop, 3)
+        out["social_alone_vs_fan_out"] = round(run["alone"]["social"]["per_second"] / fan_out, 3)
     return out
 
 
@@ -72,7 +80,11 @@ def table(run: dict[str, Any]) -> Table:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     r = ratios(run)
     base = run.get("baselines", {})
+    fan_out = base.get("bare_fan_out", {})
+    per = fan_out["produced"] / fan_out["count"] if fan_out.get("count") else 0.0
     names = {"bare_loop": "bare aiokafka consume → produce (batches of 500)",
+             "bare_fan_out": "bare loop at Dinsos's fan-out (each record consumed → one "
+                             f"household's Dinsos records, {per:.1f} a record)",
              "bare_loop_per_record": "bare loop, one record at a time (send, await, commit)",
              "executemany": "asyncpg executemany, 500 rows per transaction",
              "copy": "asyncpg COPY, 500 rows per transaction",
@@ -81,7 +93,7 @@ def table(run: dict[str, Any]) -> Table:
         if key in base:
             b = base[key]
             unit = "msg/s" if key.startswith("bare") else "rows/s"
-            rel = "1.000" if key == "bare_loop" else ""
+            rel = "1.000" if key == "bare_loop" else _ratio(r.get(key), "")
             t.add_row(label, f"{b['count']:,}", f"{b['seconds']:.2f}",
                       _rate(b["per_second"], unit), rel, "")
     if base:
@@ -92,6 +104,9 @@ def table(run: dict[str, Any]) -> Table:
         t.add_row(f"{name} alone (drains its pre-filled input{busy})", f"{a['consumed']:,}",
                   f"{a['seconds']:.2f}", _rate(a["per_second"], "msg/s"),
                   _ratio(r.get(f"{name}_alone")), _mib(a["peak_rss_mib"]))
+        if name == "social" and "social_alone_vs_fan_out" in r:
+            t.add_row("  social alone / bare loop at Dinsos's fan-out", "", "", "",
+                      _ratio(r["social_alone_vs_fan_out"]), "")
     if "pipeline" in run:
         p = run["pipeline"]
         t.add_section()
@@ -115,8 +130,8 @@ def table(run: dict[str, Any]) -> Table:
     return t
 
 
-def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+def _ratio(value: float | None, missing: str = "—") -> str:
+    return missing if value is None else f"{value:.3f}"
 
 
 def _mib(value: float | None) -> str:

@@ -142,6 +142,13 @@ async def measure_size(b: Bench, settings: Settings, args: argparse.Namespace,
         for name in ALONE_ORDER:
             console.print(f"[{size}] {name} alone")
             run["alone"][name] = await phases.alone(b, name, size)
+            if name == "social" and "baselines" in run:
+                console.print(f"[{size}] bare loop at Dinsos's fan-out")
+                outputs = await baselines.emitted_per_household(
+                    settings.database_url, "social", run["alone"]["social"]["produced"])
+                run["baselines"]["bare_fan_out"] = (await baselines.bare_loop(
+                    settings.kafka_bootstrap_servers, records, f"{tag}_fan_out",
+                    outputs=outputs)).as_dict()
     if wanted & {"pipeline", "latency"}:
         console.print(f"[{size}] pipeline")
         run["pipeline"], procs = await phases.pipeline(b, size, args.warmup)
