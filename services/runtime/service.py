@@ -28,6 +28,7 @@ from services.runtime.kafka import ensure_topics, make_broker, make_producer
 from services.runtime.kafka_login import broker_security, client_login
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.offsets import OffsetCommits
+from services.runtime.pipeline import BatchPipeline
 from services.runtime.relay import Committed, OutboxRelay
 from services.runtime.settings import Settings
 from services.runtime.tables import ServiceTables
@@ -117,6 +118,7 @@ class ServiceRuntime:
         self._relay_task: asyncio.Task[None] | None = None
         self.started = False
         self.subscribers: dict[str, LogicSubscriber[Any]] = {}
+        self.pipelines: dict[str, BatchPipeline] = {}
         for sub in definition.subscriptions:
             self._subscribe(sub)
 
@@ -140,19 +142,26 @@ class ServiceRuntime:
         wait_for_records(subscriber)
         self.subscribers[sub.name] = subscriber
 
+        pipeline = self.pipelines[sub.name] = BatchPipeline(overlap=self.settings.batch_pipeline)
+
         @subscriber
         async def adapter(msg: KafkaMessage) -> None:
             raws = cast(tuple[ConsumerRecord[bytes, bytes], ...], msg.raw_message)
             consumer = cast(AIOKafkaConsumer, msg.consumer)
-            await processor.process_batch(sub, [
-                Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
-                       tuple(raw.headers))
-                for raw in raws
-            ])
+            records = [Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value,
+                              tuple(raw.headers)) for raw in raws]
             positions = {TopicPartition(raw.topic, raw.partition): raw.offset + 1 for raw in raws}
-            for partition, position in positions.items():
-                metrics.finished(sub.name, partition, position)
-            await offsets.commit(consumer, positions)
+
+            async def handle() -> None:
+                await processor.process_batch(sub, records)
+
+            async def finish() -> None:
+                for partition, position in positions.items():
+                    metrics.finished(sub.name, partition, position)
+                await offsets.commit(consumer, positions)
+
+            await pipeline.submit(frozenset(r.key for r in records), len(records), handle,
+                                  finish)
 
     async def start(self, *, relay: bool = True, migrate_schema: bool = True) -> None:
         if migrate_schema:
@@ -180,6 +189,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         self.started = False
         self._stop.set()
+        for pipeline in self.pipelines.values():
+            await pipeline.drain()
         if self._relay_task is not None:
             await self._relay_task
             # As the relay's own process logs relay_process_stopped.

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
                     "gets at least 200 records): while one waits on PostgreSQL, another's "
                     "Python runs",
     )
+    batch_pipeline: bool = Field(
+        default=True, validation_alias="SINERGI_BATCH_PIPELINE",
+        description="Start a fetched batch while the one before it is still committing (at "
+                    "most two in flight; a batch sharing a key with the one in flight waits "
+                    "for it; offsets committed in batch order; services/runtime/pipeline.py). "
+                    "false: one batch at a time",
+    )
     relay_batch_size: int = Field(
         default=2000, ge=1, validation_alias="SINERGI_RELAY_BATCH_SIZE",
         description="Most outbox rows the relay sends in one round (Dinsos emits about four "

@@ -1,0 +1,138 @@
+"""Two batches of a consumer in flight, in order where order matters (pipeline.py)."""
+
+import asyncio
+
+import pytest
+
+from services.runtime.pipeline import MIN_OVERLAP_RECORDS, BatchPipeline
+
+pytestmark = pytest.mark.unit
+
+LARGE = MIN_OVERLAP_RECORDS
+
+
+class Batch:
+    """A batch whose handling waits for ``release``, noting each step in ``log``."""
+
+    def __init__(self, name: str, log: list[str], *, blocked: bool = True,
+                 fails: bool = False) -> None:
+        self.name, self.log, self.fails = name, log, fails
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        if not blocked:
+            self.release.set()
+
+    async def handle(self) -> None:
+        self.log.append(f"{self.name} started")
+        self.started.set()
+        await self.release.wait()
+        if self.fails:
+            raise RuntimeError(f"{self.name} broke")
+        self.log.append(f"{self.name} handled")
+
+    async def finish(self) -> None:
+        self.log.append(f"{self.name} offsets")
+
+
+async def _yield_to_others() -> None:
+    for _ in range(20):  # lets every ready task run as far as it can, no clock involved
+        await asyncio.sleep(0)
+
+
+async def test_a_large_batch_starts_while_the_one_before_it_is_still_in_flight() -> None:
+    log: list[str] = []
+    pipeline, first, second = BatchPipeline(), Batch("1", log), Batch("2", log)
+    await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"b"}), LARGE, second.handle, second.finish))
+    await second.started.wait()
+    assert "1 handled" not in log
+    first.release.set()
+    await submitted
+    second.release.set()
+    await pipeline.drain()
+    assert log.index("1 offsets") < log.index("2 offsets")
+
+
+async def test_offsets_are_committed_in_batch_order_when_the_later_batch_is_done_first() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, second = Batch("1", log), Batch("2", log, blocked=False)
+    await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"b"}), LARGE, second.handle, second.finish))
+    await _yield_to_others()
+    assert "2 handled" in log and "2 offsets" not in log
+    first.release.set()
+    await submitted
+    await pipeline.drain()
+    assert log[-2:] == ["1 offsets", "2 offsets"]
+
+
+async def test_a_batch_sharing_a_key_with_the_one_in_flight_waits_for_it() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, second = Batch("1", log), Batch("2", log, blocked=False)
+    await pipeline.submit(frozenset({b"a", b"shared"}), LARGE, first.handle, first.finish)
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"shared"}), LARGE, second.handle, second.finish))
+    await _yield_to_others()
+    assert "2 started" not in log
+    first.release.set()
+    await submitted
+    await pipeline.drain()
+    assert log.index("1 offsets") < log.index("2 started")
+
+
+async def test_a_small_batch_waits_for_the_one_in_flight_and_runs_to_its_end() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, small = Batch("1", log), Batch("small", log, blocked=False)
+    await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"b"}), LARGE - 1, small.handle, small.finish))
+    await _yield_to_others()
+    assert "small started" not in log
+    first.release.set()
+    await submitted
+    assert log == ["1 started", "1 handled", "1 offsets", "small started", "small handled",
+                   "small offsets"]
+
+
+async def test_after_a_failed_batch_no_later_offsets_are_committed() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, second = Batch("1", log, fails=True), Batch("2", log, blocked=False)
+    await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"b"}), LARGE, second.handle, second.finish))
+    await second.started.wait()
+    first.release.set()
+    with pytest.raises(RuntimeError, match="1 broke"):
+        await submitted
+    await pipeline.drain()
+    assert "2 handled" in log
+    assert [line for line in log if line.endswith("offsets")] == []
+
+
+async def test_with_overlap_off_each_batch_runs_to_its_end_before_submit_returns() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline(overlap=False)
+    batch = Batch("1", log, blocked=False)
+    await pipeline.submit(frozenset({b"a"}), LARGE, batch.handle, batch.finish)
+    assert log == ["1 started", "1 handled", "1 offsets"]
+
+
+async def test_draining_waits_for_the_batch_in_flight_and_runs_later_ones_inline() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, later = Batch("1", log), Batch("later", log, blocked=False)
+    await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
+    drained = asyncio.create_task(pipeline.drain())
+    await _yield_to_others()
+    assert not drained.done()
+    first.release.set()
+    await drained
+    assert log[-1] == "1 offsets"
+    await pipeline.submit(frozenset({b"b"}), LARGE, later.handle, later.finish)
+    assert log[-1] == "later offsets"
