@@ -28,11 +28,12 @@ DEFINITIONS = {
                "minus the time its household's intake was handed to the producer "
                "(database clock corrected to this machine's)",
     "alone.cpu_share": "CPU time (user + system, /proc/<pid>/stat) the service process used "
-                       "from its first offset commit to the end of the drain, over the "
-                       "alone.per_second window: near 1.0 means its one Python thread is "
-                       "the limit",
-    "cpu_us_per_record": "alone: CPU time (user + system from /proc) over the drain, per record "
-                         "consumed, of the service process, PostgreSQL (postmaster and "
+                       "from its first offset commit to the end of the drain, over the share "
+                       "of the alone.per_second window that the records still to do at that "
+                       "commit make up: near 1.0 means its one Python thread is the limit",
+    "cpu_us_per_record": "alone: CPU time (user + system from /proc) from the first offset "
+                         "commit to the end of the drain, per record still to do at that "
+                         "commit, of the service process, PostgreSQL (postmaster and "
                          "backends), the Kafka node(s), the rest of the machine (the bench "
                          "itself included), and the machine's total",
     "cpu_us_per_household": "pipeline and latency: the same per household offered, each "
