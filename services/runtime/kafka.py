@@ -14,6 +14,9 @@ from faststream.security import BaseSecurity
 
 from contracts.catalogue import TOPICS, TopicSpec
 
+GRACEFUL_STOP_SECONDS = 10.0
+"""Longest a stopping consumer waits for the batches it is handling before cancelling them."""
+
 
 def topic_configs(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
     return {
@@ -144,7 +147,7 @@ def make_broker(bootstrap_servers: str, client_id: str,
         acks="all",
         enable_idempotence=True,
         allow_auto_create_topics=False,
-        graceful_timeout=10.0,
+        graceful_timeout=GRACEFUL_STOP_SECONDS,
     )
 
 

@@ -17,10 +17,10 @@ Order is kept where it matters:
   without a key) waits for it to finish before it starts, so each key's records are still
   handled in their order;
 - a batch's offsets are committed only after the batch before it has finished, so a
-  commit never passes a record that is not done. A batch that failed (which the
-  processor lets happen only on cancellation) fails every later one of its consumer with
-  it: their effects may commit, their offsets do not, and after a restart the inbox drops
-  what is read again.
+  commit never passes a record that is not done. Once a batch has failed (which the
+  processor lets happen only on cancellation), no later offset of its consumer is
+  committed: what follows is handled, and read again after a restart, where the inbox
+  drops what was handled.
 """
 
 import asyncio
@@ -41,40 +41,60 @@ class BatchPipeline:
         self._overlap = overlap
         self._last: asyncio.Task[None] | None = None
         self._last_keys: frozenset[bytes | None] = frozenset()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failed: BaseException | None = None
+        """The first batch failure; from then on no offset of this consumer is committed."""
 
     async def submit(self, keys: frozenset[bytes | None], records: int, handle: Step,
                      finish: Step) -> None:
         """Run ``handle`` (a batch of ``records`` with those ``keys``), then ``finish`` once
         the previous batch has finished. A large batch starts at once and may still be in
-        flight on return; a small one runs to its end first. A failure of the previous
-        batch is raised here (its records' offsets were not committed)."""
+        flight on return; a small one runs to its end first, and its failure is raised."""
         previous = self._last
-        early = self._overlap and records >= MIN_OVERLAP_RECORDS
-        if previous is not None and (not early or keys & self._last_keys):
-            self._last = None
-            await previous
+        if previous is not None and (not self._early(records) or keys & self._last_keys):
+            await asyncio.wait([previous])
             previous = None
-        task = asyncio.create_task(_in_turn(handle, finish, previous))
+        early = self._early(records)  # again: the service may have begun to stop meanwhile
+        task = asyncio.create_task(self._in_turn(handle, finish, previous))
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+        self._last, self._last_keys = task, keys
         if not early:
             await task
-            return
-        self._last, self._last_keys = task, keys
-        if previous is not None:
-            await previous
+        elif previous is not None:
+            await asyncio.wait([previous])
 
-    async def drain(self) -> None:
-        """Run every later batch to its end before ``submit`` returns, and wait for the one
-        in flight (a service stopping: nothing may be left running once it has)."""
+    async def drain(self, cancel_after: float) -> None:
+        """Make every later batch run to its end inside ``submit``, and wait for those in
+        flight, cancelling any still running after ``cancel_after`` seconds (a service stopping:
+        nothing may be left running once it has)."""
         self._overlap = False
-        last, self._last = self._last, None
-        if last is not None:
-            await asyncio.wait([last])
-            if not last.cancelled() and last.exception() is not None:
-                log.error("batch_failed_while_stopping", error=repr(last.exception()))
+        while self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=cancel_after)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("batches_cancelled_on_stop", batches=len(pending))
+                await asyncio.wait(pending)
 
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure is logged where it happens
 
-async def _in_turn(handle: Step, finish: Step, previous: asyncio.Task[None] | None) -> None:
-    await handle()
-    if previous is not None:
-        await previous  # its failure is this batch's too: its offsets must not be passed
-    await finish()
+    def _early(self, records: int) -> bool:
+        return self._overlap and records >= MIN_OVERLAP_RECORDS
+
+    async def _in_turn(self, handle: Step, finish: Step,
+                       previous: asyncio.Task[None] | None) -> None:
+        try:
+            await handle()
+        except BaseException as exc:
+            if self.failed is None:
+                self.failed = exc
+                log.error("batch_failed_offsets_held", error=repr(exc))
+            raise
+        if previous is not None:
+            await asyncio.wait([previous])
+        if self.failed is None:
+            await finish()

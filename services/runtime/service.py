@@ -24,7 +24,12 @@ from contracts.access import ACCESS
 from services.runtime.consumer import RecordProcessor, Subscription
 from services.runtime.db import migrate
 from services.runtime.deadletter import Record
-from services.runtime.kafka import ensure_topics, make_broker, make_producer
+from services.runtime.kafka import (
+    GRACEFUL_STOP_SECONDS,
+    ensure_topics,
+    make_broker,
+    make_producer,
+)
 from services.runtime.kafka_login import broker_security, client_login
 from services.runtime.metrics import ServiceMetrics
 from services.runtime.offsets import OffsetCommits
@@ -190,7 +195,7 @@ class ServiceRuntime:
         self.started = False
         self._stop.set()
         for pipeline in self.pipelines.values():
-            await pipeline.drain()
+            await pipeline.drain(GRACEFUL_STOP_SECONDS)
         if self._relay_task is not None:
             await self._relay_task
             # As the relay's own process logs relay_process_stopped.

@@ -62,14 +62,14 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
     rows = (await uow.conn.execute(_FIND_AND_LOCK, lookup.params)).all()
     found = {r.lookup_hash: r.ref for r in rows if r.lookup_hash is not None}
     read = {r.ref: r for r in rows if r.lookup_hash is None}
+    settled = await lookup.settle(uow.conn, found)
     known = known_refs(uow)
-    known.update(await lookup.settle(uow.conn, found))
+    known.update(settled.known)
     refs = {known[(Kind.HOUSEHOLD, i.kk_number)] for i in registrations}
     refs |= {known[(Kind.HOUSEHOLD, n)] for n in others if (Kind.HOUSEHOLD, n) in known}
-    # A ref outside these was stored by a concurrent writer after the statement: its
-    # household was not read, and the handlers read (and lock) it themselves.
-    looked_at = set(found.values()) | {c for cs in lookup.candidates.values() for c in cs}
-    refs &= looked_at
+    # A number a concurrent transaction stored after the statement looked may have a
+    # household the statement could not see: the handlers read (and lock) it themselves.
+    refs -= {known[item] for item in settled.raced if item in known}
     uow.memo["households"] = {ref: read.get(ref) for ref in refs}
     uow.memo["referred"] = {ref: set(read[ref].children or ()) if ref in read else set()
                             for ref in refs}

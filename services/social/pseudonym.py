@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -100,7 +101,7 @@ async def resolve_refs(conn: AsyncConnection, keys: Keys,
     functions would return, so handlers given it as ``known`` skip their lookups.
     """
     lookup = Lookup.plan(keys, requests)
-    return await lookup.settle(conn, dict((await conn.execute(_FIND, lookup.params)).all()))
+    return (await lookup.settle(conn, dict((await conn.execute(_FIND, lookup.params)).all()))).known
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Lookup:
                 **{kind.value: [c for (of, _), cs in self.candidates.items() if of is kind
                                 for c in cs] for kind in Kind}}
 
-    async def settle(self, conn: AsyncConnection, rows: dict[str, str]) -> Known:
+    async def settle(self, conn: AsyncConnection, rows: dict[str, str]) -> "Settled":
         """The refs, given the find's rows (hash or legacy ref → ref); stores new ones."""
         hashes, candidates = self.hashes, self.candidates
         found = {item: str(rows[hs[0]]) for item, hs in hashes.items() if hs[0] in rows}
@@ -144,10 +145,19 @@ class Lookup:
                 rekey[(kind, n)] = legacy
             elif self.mint[(kind, n)]:
                 rekey[(kind, n)] = candidates[(kind, n)][0]  # the current key's
+        raced: frozenset[tuple[Kind, str]] = frozenset()
         if rekey:
-            found.update(await _remember_many(
-                conn, self.keys, {hashes[item][0]: (item, ref) for item, ref in rekey.items()}))
-        return found
+            stored, raced = await _remember_many(
+                conn, self.keys, {hashes[item][0]: (item, ref) for item, ref in rekey.items()})
+            found.update(stored)
+        return Settled(found, raced)
+
+
+class Settled(NamedTuple):
+    known: Known
+    raced: frozenset[tuple[Kind, str]]
+    """Numbers a concurrent transaction stored first, after the find had looked: what the
+    find read about their refs (a household, say) may be out of date."""
 
 
 # Many numbers at once: one array parameter each, so a batch costs one statement (an IN
@@ -164,10 +174,11 @@ _FIND = text(FIND_SQL)
 
 
 async def _remember_many(conn: AsyncConnection, keys: Keys,
-                         refs: dict[str, tuple[tuple[Kind, str], str]]) -> Known:
+                         refs: dict[str, tuple[tuple[Kind, str], str]]
+                         ) -> tuple[Known, frozenset[tuple[Kind, str]]]:
     """Store the current key's lookup rows for ``refs`` (by the number's current-key
     lookup hash: its kind and number, and its ref): one insert, and one select for any a
-    concurrent writer stored first (its ref wins)."""
+    concurrent writer stored first (its ref wins; those numbers are returned apart)."""
     by_hash = {h: item for h, (item, _) in refs.items()}
     key_print = fingerprint(keys.current)
     # In hash order: two transactions storing the same numbers (a batch's lanes, Dinsos's
@@ -183,4 +194,5 @@ async def _remember_many(conn: AsyncConnection, keys: Keys,
         stored.update((await conn.execute(
             select(pseudonyms.c.lookup_hash, pseudonyms.c.ref)
             .where(pseudonyms.c.lookup_hash.in_(raced)))).all())
-    return {by_hash[h]: str(ref) for h, ref in stored.items()}
+    return ({by_hash[h]: str(ref) for h, ref in stored.items()},
+            frozenset(by_hash[h] for h in raced))

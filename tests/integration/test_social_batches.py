@@ -1,13 +1,14 @@
 """Dinsos reads a whole batch's identities and households at once; the outcome is what
 handling the records one by one gives."""
 
+import asyncio
 import secrets
 import uuid
 from datetime import date
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.base import Contract
@@ -28,8 +29,21 @@ from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.empowerment import school_age_children
-from services.social.prefetch import ABSENT, prepare_intake, take_household, take_referred
-from services.social.pseudonym import Keys, household_ref, person_ref
+from services.social.prefetch import (
+    ABSENT,
+    known_refs,
+    prepare_intake,
+    take_household,
+    take_referred,
+)
+from services.social.pseudonym import (
+    Keys,
+    Kind,
+    fingerprint,
+    household_ref,
+    lookup_hash,
+    person_ref,
+)
 from services.social.rules import housing_needs
 from services.social.tables import (
     TABLES,
@@ -201,6 +215,49 @@ async def test_the_batch_lookup_hands_the_handlers_each_registered_household_and
             assert take_referred(uow, old[h.kk_number]) == {
                 person_ref(k1.encode(), m.nik) for m, _ in school_age_children(h)}
         assert take_household(uow, household_ref(k2.encode(), newcomer.kk_number)) is None
+
+
+async def waiting_on_a_lock(engine: AsyncEngine, statement_part: str) -> None:
+    """Until a session of this database waits on a lock in a statement containing
+    ``statement_part`` (at most 10 s)."""
+    async with engine.connect() as conn:
+        for _ in range(1000):
+            if await conn.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE :part"),
+                    {"part": f"%{statement_part}%"}):
+                return
+            await asyncio.sleep(0.01)  # polling pg_stat_activity: no event to await
+    raise AssertionError(f"no session waited on a lock in {statement_part!r}")
+
+
+async def test_a_household_a_concurrent_registration_stored_is_left_for_the_handler_to_read(
+    stack_settings: Settings, engine: AsyncEngine
+) -> None:
+    # The batch's statement cannot see a registration that commits after it looked; the
+    # number's lookup row then comes from that registration, and so must the household.
+    intake = fresh_intakes(1)[0]
+    key = stack_settings.pseudonym_key.get_secret_value().encode()
+    ref = household_ref(key, intake.kk_number)
+    record = intake_record(intake, 0, intake.kk_number)
+    event = decode(record.topic, record.headers, record.value)
+    async with engine.connect() as other:
+        await other.begin()
+        await other.execute(pseudonyms.insert().values(
+            lookup_hash=lookup_hash(key, Kind.HOUSEHOLD, intake.kk_number),
+            kind=Kind.HOUSEHOLD.value, ref=ref, key_fingerprint=fingerprint(key)))
+        await other.execute(households.insert().values(
+            household_ref=ref, region_code=intake.region_code, village=intake.village,
+            member_count=len(intake.members), monthly_income=intake.monthly_income,
+            registered_on=intake.assessed_on, assessed_on=intake.assessed_on,
+            flagged_needs=["sanitation"]))
+        async with UnitOfWork(engine, TABLES, "sinergi/social") as uow:
+            prepared = asyncio.create_task(prepare_intake([event], uow, Keys(key)))
+            await waiting_on_a_lock(engine, pseudonyms.fullname)
+            await other.commit()
+            await prepared
+            assert known_refs(uow)[(Kind.HOUSEHOLD, intake.kk_number)] == ref
+            assert take_household(uow, ref) is ABSENT
 
 
 async def registered_needs(settings: Settings, engine: AsyncEngine,

@@ -9,6 +9,7 @@ from services.runtime.pipeline import MIN_OVERLAP_RECORDS, BatchPipeline
 pytestmark = pytest.mark.unit
 
 LARGE = MIN_OVERLAP_RECORDS
+STOP = 10.0
 
 
 class Batch:
@@ -46,11 +47,13 @@ async def test_a_large_batch_starts_while_the_one_before_it_is_still_in_flight()
     submitted = asyncio.create_task(
         pipeline.submit(frozenset({b"b"}), LARGE, second.handle, second.finish))
     await second.started.wait()
+    await _yield_to_others()
     assert "1 handled" not in log
+    assert not submitted.done()  # no third batch is fetched while the first is in flight
     first.release.set()
     await submitted
     second.release.set()
-    await pipeline.drain()
+    await pipeline.drain(STOP)
     assert log.index("1 offsets") < log.index("2 offsets")
 
 
@@ -65,7 +68,7 @@ async def test_offsets_are_committed_in_batch_order_when_the_later_batch_is_done
     assert "2 handled" in log and "2 offsets" not in log
     first.release.set()
     await submitted
-    await pipeline.drain()
+    await pipeline.drain(STOP)
     assert log[-2:] == ["1 offsets", "2 offsets"]
 
 
@@ -80,7 +83,7 @@ async def test_a_batch_sharing_a_key_with_the_one_in_flight_waits_for_it() -> No
     assert "2 started" not in log
     first.release.set()
     await submitted
-    await pipeline.drain()
+    await pipeline.drain(STOP)
     assert log.index("1 offsets") < log.index("2 started")
 
 
@@ -99,19 +102,22 @@ async def test_a_small_batch_waits_for_the_one_in_flight_and_runs_to_its_end() -
                    "small offsets"]
 
 
-async def test_after_a_failed_batch_no_later_offsets_are_committed() -> None:
+async def test_after_a_failed_batch_later_ones_are_handled_but_no_offsets_committed() -> None:
     log: list[str] = []
     pipeline = BatchPipeline()
     first, second = Batch("1", log, fails=True), Batch("2", log, blocked=False)
+    sharing, small = Batch("3", log, blocked=False), Batch("small", log, blocked=False)
     await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
     submitted = asyncio.create_task(
         pipeline.submit(frozenset({b"b"}), LARGE, second.handle, second.finish))
     await second.started.wait()
     first.release.set()
-    with pytest.raises(RuntimeError, match="1 broke"):
-        await submitted
-    await pipeline.drain()
-    assert "2 handled" in log
+    await submitted
+    await pipeline.submit(frozenset({b"b"}), LARGE, sharing.handle, sharing.finish)
+    await pipeline.submit(frozenset({b"c"}), LARGE - 1, small.handle, small.finish)
+    await pipeline.drain(STOP)
+    assert isinstance(pipeline.failed, RuntimeError)
+    assert {"2 handled", "3 handled", "small handled"} <= set(log)
     assert [line for line in log if line.endswith("offsets")] == []
 
 
@@ -128,7 +134,7 @@ async def test_draining_waits_for_the_batch_in_flight_and_runs_later_ones_inline
     pipeline = BatchPipeline()
     first, later = Batch("1", log), Batch("later", log, blocked=False)
     await pipeline.submit(frozenset({b"a"}), LARGE, first.handle, first.finish)
-    drained = asyncio.create_task(pipeline.drain())
+    drained = asyncio.create_task(pipeline.drain(STOP))
     await _yield_to_others()
     assert not drained.done()
     first.release.set()
@@ -136,3 +142,46 @@ async def test_draining_waits_for_the_batch_in_flight_and_runs_later_ones_inline
     assert log[-1] == "1 offsets"
     await pipeline.submit(frozenset({b"b"}), LARGE, later.handle, later.finish)
     assert log[-1] == "later offsets"
+
+
+async def test_a_batch_sharing_a_key_still_waits_while_the_service_drains() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, sharing = Batch("1", log), Batch("2", log, blocked=False)
+    await pipeline.submit(frozenset({b"k"}), LARGE, first.handle, first.finish)
+    drained = asyncio.create_task(pipeline.drain(STOP))
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"k"}), LARGE, sharing.handle, sharing.finish))
+    await _yield_to_others()
+    assert "2 started" not in log
+    first.release.set()
+    await asyncio.gather(drained, submitted)
+    assert log.index("1 offsets") < log.index("2 started")
+
+
+async def test_draining_waits_for_a_batch_that_was_waiting_to_start() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    first, waiting = Batch("1", log), Batch("2", log)
+    await pipeline.submit(frozenset({b"k"}), LARGE, first.handle, first.finish)
+    submitted = asyncio.create_task(
+        pipeline.submit(frozenset({b"k"}), LARGE, waiting.handle, waiting.finish))
+    await _yield_to_others()
+    drained = asyncio.create_task(pipeline.drain(STOP))
+    first.release.set()
+    await waiting.started.wait()
+    await _yield_to_others()
+    assert not drained.done() and not submitted.done()
+    waiting.release.set()
+    await asyncio.gather(drained, submitted)
+    assert log[-1] == "2 offsets"
+
+
+async def test_draining_cancels_a_batch_still_running_after_its_time() -> None:
+    log: list[str] = []
+    pipeline = BatchPipeline()
+    stuck = Batch("stuck", log)  # never released: a database that does not come back
+    await pipeline.submit(frozenset({b"a"}), LARGE, stuck.handle, stuck.finish)
+    await pipeline.drain(0.01)
+    assert isinstance(pipeline.failed, asyncio.CancelledError)
+    assert "stuck offsets" not in log
