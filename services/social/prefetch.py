@@ -85,7 +85,7 @@ async def prepare_intake(events: Sequence[Event], uow: UnitOfWork, pseudonym_key
 _FIND_AND_LOCK = text(
     f"WITH found AS MATERIALIZED ({FIND_SQL}), "
     "locked AS MATERIALIZED ("
-    f" SELECT h.household_ref, h.flagged_needs, h.grant_eligible_on,"
+    " SELECT h.household_ref, h.flagged_needs, h.grant_eligible_on,"
     f" (SELECT array_agg(c.person_ref) FROM {referred_children.fullname} c"
     "   WHERE c.household_ref = h.household_ref) AS children"
     f" FROM {households.fullname} h"
