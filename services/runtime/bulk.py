@@ -70,11 +70,11 @@ _LOCKS = ("locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtext(:
 
 @cache
 def commit_statement(parts: tuple[Part, ...], claim: Part | None,
-                     outbox: Part | None, unsent: Table | None = None) -> TextClause:
+                     outbox: Part | None, unsent: Table) -> TextClause:
     """A transaction's writes at commit in one statement: the rows of ``parts``, the inbox
     rows of ``claim`` (``ON CONFLICT DO NOTHING``), the ``outbox`` rows with their key
     locks (``_LOCKS``), and their ids in ``unsent`` (the outbox's list of rows not yet
-    sent; required with ``outbox``). With a claim, ``claim_expected`` is how many inbox rows
+    sent). With a claim, ``claim_expected`` is how many inbox rows
     it must insert: fewer, and the statement fails with ``REDELIVERED`` in its error. Its
     rows: with a claim, one ``(NULL, number of inbox rows inserted)``; then ``(id, NULL)``
     per outbox row, in no particular order (the ids are allocated in row order); none
@@ -94,8 +94,6 @@ def commit_statement(parts: tuple[Part, ...], claim: Part | None,
                        "AS claimed FROM claimed")
         i += 1
     if outbox is not None:
-        if unsent is None:
-            raise ValueError("outbox rows are written with their ids in the unsent table")
         ctes = [_LOCKS, *ctes,
                 f"written AS ({_insert_sql(*outbox, f'p{i}_', join=', locked')} "
                 "RETURNING id)",

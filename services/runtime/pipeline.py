@@ -9,7 +9,7 @@ consumer fetches again only once that earlier one is done: never more than two i
 Only a large batch is started early (``MIN_OVERLAP_RECORDS``). Under a light load batches
 are small, and starting each at once only splits the records arriving into more, smaller
 batches, each paying a transaction and a relay round: at 200 households/s that made p50
-latency 15-40 ms worse (bench/README). A small batch waits for the one in flight, as before.
+latency 17-43 ms worse (bench/README). A small batch waits for the one in flight, as before.
 
 Order is kept where it matters:
 
@@ -17,8 +17,8 @@ Order is kept where it matters:
   without a key) waits for it to finish before it starts, so each key's records are still
   handled in their order;
 - a batch's offsets are committed only after the batch before it has finished, so a
-  commit never passes a record that is not done. Once a batch has failed (which the
-  processor lets happen only on cancellation), no later offset of its consumer is
+  commit never passes a record that is not done. Once a batch has failed (the processor
+  is built to fail only when cancelled), no later offset of its consumer is
   committed: what follows is handled, and read again after a restart, where the inbox
   drops what was handled.
 """

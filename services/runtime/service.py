@@ -194,8 +194,8 @@ class ServiceRuntime:
     async def stop(self) -> None:
         self.started = False
         self._stop.set()
-        for pipeline in self.pipelines.values():
-            await pipeline.drain(GRACEFUL_STOP_SECONDS)
+        await asyncio.gather(*(pipeline.drain(GRACEFUL_STOP_SECONDS)
+                               for pipeline in self.pipelines.values()))
         if self._relay_task is not None:
             await self._relay_task
             # As the relay's own process logs relay_process_stopped.

@@ -4,6 +4,7 @@ handling the records one by one gives."""
 import asyncio
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -100,6 +101,34 @@ def with_children(intakes: list[HouseholdIntake]) -> list[HouseholdIntake]:
     return [i for i in intakes if school_age_children(i)]
 
 
+@dataclass(frozen=True)
+class Rotation:
+    k1: str
+    k2: str
+    tracked: HouseholdIntake
+    legacy: HouseholdIntake
+    newcomer: HouseholdIntake
+    old: dict[str, str]
+    """Each registered household's ref under ``k1``, by KK number."""
+
+
+async def registered_under_a_retired_key(settings: Settings, engine: AsyncEngine) -> Rotation:
+    """Two households with children registered under a key ``k1`` about to be retired for
+    ``k2``: ``tracked`` with its lookup rows, ``legacy`` without (as if minted before the
+    lookup table existed); and a ``newcomer`` not registered yet."""
+    k1, k2 = secrets.token_hex(16), secrets.token_hex(16)
+    before = settings.model_copy(update={"pseudonym_key": SecretStr(k1)})
+    tracked, legacy = with_children(fresh_intakes(12))[:2]
+    await handle(before, engine, [intake_record(h, n, h.kk_number)
+                                  for n, h in enumerate((tracked, legacy))])
+    old = {h.kk_number: household_ref(k1.encode(), h.kk_number) for h in (tracked, legacy)}
+    async with engine.begin() as conn:
+        await conn.execute(pseudonyms.delete().where(pseudonyms.c.ref.in_(
+            [old[legacy.kk_number], *(person_ref(k1.encode(), m.nik)
+                                      for m, _ in school_age_children(legacy))])))
+    return Rotation(k1, k2, tracked, legacy, fresh_intakes(1)[0], old)
+
+
 async def test_a_batch_of_registrations_gets_the_refs_each_would_get_alone(
     stack_settings: Settings, engine: AsyncEngine
 ) -> None:
@@ -155,19 +184,10 @@ async def test_an_income_report_batched_with_its_registration_finds_the_househol
 async def test_a_batch_under_a_new_key_keeps_the_refs_minted_under_the_retired_one(
     stack_settings: Settings, engine: AsyncEngine
 ) -> None:
-    k1, k2 = secrets.token_hex(16), secrets.token_hex(16)
-    before = stack_settings.model_copy(update={"pseudonym_key": SecretStr(k1)})
+    r = await registered_under_a_retired_key(stack_settings, engine)
+    k1, k2, tracked, legacy, newcomer, old = r.k1, r.k2, r.tracked, r.legacy, r.newcomer, r.old
     after = stack_settings.model_copy(update={
         "pseudonym_key": SecretStr(k2), "pseudonym_previous_keys": SecretStr(k1)})
-    tracked, legacy = with_children(fresh_intakes(12))[:2]
-    newcomer = fresh_intakes(1)[0]
-    await handle(before, engine, [intake_record(h, n, h.kk_number)
-                                  for n, h in enumerate((tracked, legacy))])
-    old = {h.kk_number: household_ref(k1.encode(), h.kk_number) for h in (tracked, legacy)}
-    async with engine.begin() as conn:  # as if minted before the lookup table existed
-        await conn.execute(pseudonyms.delete().where(pseudonyms.c.ref.in_(
-            [old[legacy.kk_number], *(person_ref(k1.encode(), m.nik)
-                                      for m, _ in school_age_children(legacy))])))
 
     outcomes = await handle(after, engine, [
         intake_record(h, n, h.kk_number) for n, h in enumerate((tracked, legacy, newcomer))])
@@ -192,18 +212,11 @@ async def test_the_batch_lookup_hands_the_handlers_each_registered_household_and
 ) -> None:
     # The handlers fall back to reading a household themselves, so outcomes alone would not
     # show a batch read that missed one: this looks at what the lookup hands them.
-    k1, k2 = secrets.token_hex(16), secrets.token_hex(16)
-    before = stack_settings.model_copy(update={"pseudonym_key": SecretStr(k1)})
-    tracked, legacy = with_children(fresh_intakes(12))[:2]
-    newcomer = fresh_intakes(1)[0]
-    await handle(before, engine, [intake_record(h, n, h.kk_number)
-                                  for n, h in enumerate((tracked, legacy))])
-    old = {h.kk_number: household_ref(k1.encode(), h.kk_number) for h in (tracked, legacy)}
-    async with engine.begin() as conn:  # as if minted before the lookup table existed
-        await conn.execute(pseudonyms.delete().where(pseudonyms.c.ref == old[legacy.kk_number]))
+    r = await registered_under_a_retired_key(stack_settings, engine)
+    k1, k2, tracked, legacy, newcomer, old = r.k1, r.k2, r.tracked, r.legacy, r.newcomer, r.old
     records = [intake_record(h, n, h.kk_number)
                for n, h in enumerate((tracked, legacy, newcomer))]
-    events = [decode(r.topic, r.headers, r.value) for r in records]
+    events = [decode(rec.topic, rec.headers, rec.value) for rec in records]
 
     async with UnitOfWork(engine, TABLES, "sinergi/social") as uow:
         await prepare_intake(events, uow, Keys(k2.encode(), (k1.encode(),)))
