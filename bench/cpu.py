@@ -52,6 +52,13 @@ def _seconds(roots: Sequence[int]) -> float | None:
     return ticks / _TICK
 
 
+def own_seconds(pid: int) -> float | None:
+    """CPU seconds ``pid`` itself has used, without its children's (a service's
+    consumers' process apart from its relay's); None if it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def _machine() -> tuple[float, float]:
     """Seconds of all cores since boot: (busy, total)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -27,10 +27,14 @@ DEFINITIONS = {
     "latency": "per ticket: timeline.entries.recorded_at of public_works.ticket.opened.v1 "
                "minus the time its household's intake was handed to the producer "
                "(database clock corrected to this machine's)",
-    "alone.cpu_share": "CPU time (user + system, /proc/<pid>/stat) the service process used "
-                       "from its first offset commit to the end of the drain, over the share "
-                       "of the alone.per_second window that the records still to do at that "
-                       "commit make up: near 1.0 means its one Python thread is the limit",
+    "alone.cpu_share": "CPU time (user + system, /proc/<pid>/stat) the service process and "
+                       "its relay's process (SINERGI_RELAY_PROCESS) used from its first "
+                       "offset commit to the end of the drain, over the share of the "
+                       "alone.per_second window that the records still to do at that commit "
+                       "make up",
+    "alone.cpu_share_consumers": "the same for the service process alone (its consumers, "
+                                 "without its relay's process): near 1.0 means its one "
+                                 "Python thread is the limit",
     "cpu_us_per_record": "alone: CPU time (user + system from /proc) from the first offset "
                          "commit to the end of the drain, per record still to do at that "
                          "commit, of the service process, PostgreSQL (postmaster and "
@@ -100,10 +104,8 @@ def table(run: dict[str, Any]) -> Table:
     if base:
         t.add_section()
     for name, a in run.get("alone", {}).items():
-        cpu = a.get("cpu_share")
-        busy = "" if cpu is None else f", {cpu:.0%} of a core busy"
-        t.add_row(f"{name} alone (drains its pre-filled input{busy})", f"{a['consumed']:,}",
-                  f"{a['seconds']:.2f}", _rate(a["per_second"], "msg/s"),
+        t.add_row(f"{name} alone (drains its pre-filled input{busy_text(a)})",
+                  f"{a['consumed']:,}", f"{a['seconds']:.2f}", _rate(a["per_second"], "msg/s"),
                   _ratio(r.get(f"{name}_alone")), _mib(a["peak_rss_mib"]))
         if name == "social" and "social_alone_vs_fan_out" in r:
             t.add_row("  social alone / bare loop at Dinsos's fan-out", "", "", "",
@@ -170,6 +172,17 @@ def scaling(runs: list[dict[str, Any]]) -> Table:
 
 
 _PARTS = ("social", "public_works", "education", "timeline", "postgresql", "kafka", "rest")
+
+
+def busy_text(alone: dict[str, Any]) -> str:
+    """How busy a service was alone: its processes together, and its consumers' process
+    apart when its relay's process made a difference."""
+    total, consumers = alone.get("cpu_share"), alone.get("cpu_share_consumers")
+    if total is None:
+        return ""
+    if consumers is None or round(consumers, 2) == round(total, 2):
+        return f", {total:.0%} of a core busy"
+    return f", {total:.0%} of a core busy, {consumers:.0%} in its consumers' process"
 
 
 def cores_bound(machine_us: float | None, cores: int | None) -> float | None:

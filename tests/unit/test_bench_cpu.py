@@ -8,8 +8,8 @@ import time
 import pytest
 from rich.console import Console
 
-from bench.cpu import CpuSplit, per_unit_us
-from bench.report import cores_bound, cpu_table
+from bench.cpu import CpuSplit, own_seconds, per_unit_us
+from bench.report import busy_text, cores_bound, cpu_table
 
 pytestmark = pytest.mark.unit
 
@@ -41,6 +41,29 @@ def test_a_part_counts_its_own_and_its_live_childrens_cpu_and_the_machine_at_lea
     assert used["gone"] is None  # no such process: unknown, not zero
     assert used["machine"] is not None and used["machine"] >= used["me"] - 0.05
     assert used["rest"] is not None and used["rest"] >= 0
+
+
+def test_a_process_own_seconds_leave_out_its_childrens() -> None:
+    before = own_seconds(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", BURN.format(seconds=0.3)])
+    try:
+        burn(0.1)
+        assert child.wait(timeout=60) == 0  # reaped: its time is now in our cutime
+    finally:
+        child.kill()
+    after = own_seconds(os.getpid())
+    assert before is not None and after is not None
+    assert 0.08 <= after - before < 0.3  # our 0.1, none of the child's 0.3
+    assert own_seconds(2**22 + 7) is None
+
+
+def test_a_service_alone_is_shown_busy_in_all_and_in_its_consumers_process_apart() -> None:
+    assert busy_text({"cpu_share": 0.98, "cpu_share_consumers": 0.74}) == (
+        ", 98% of a core busy, 74% in its consumers' process")
+    assert busy_text({"cpu_share": 0.86, "cpu_share_consumers": 0.86}) == (
+        ", 86% of a core busy")  # no relay process: nothing apart to show
+    assert busy_text({"cpu_share": 0.86}) == ", 86% of a core busy"  # an older result
+    assert busy_text({"cpu_share": None}) == ""
 
 
 def test_per_unit_is_microseconds_per_unit_and_unknown_stays_unknown() -> None:
