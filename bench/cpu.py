@@ -59,6 +59,19 @@ def own_seconds(pid: int) -> float | None:
     return None if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def runqueue_seconds(pid: int) -> float | None:
+    """Seconds the live threads of ``pid`` have spent ready to run but waiting for a core
+    (``/proc/<pid>/task/*/schedstat``); None if the kernel does not say or it is gone."""
+    waited, found = 0, False
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            waited += int(stat.read_text().split()[1])
+            found = True
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that has just ended
+    return waited / 1e9 if found else None
+
+
 def _machine() -> tuple[float, float]:
     """Seconds of all cores since boot: (busy, total)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

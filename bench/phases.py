@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.cpu import CpuSplit, children, own_seconds, per_unit_us
+from bench.cpu import CpuSplit, children, own_seconds, per_unit_us, runqueue_seconds
 from bench.probes import Meter, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, send_all
@@ -103,13 +103,13 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
             await asyncio.sleep(0.05)  # until it works: its imports and group join don't count
         split = b.cpu_split(procs)
         split.start()
-        own_before = own_seconds(pid)
+        own_before, waited_before = own_seconds(pid), runqueue_seconds(pid)
         if name in b.profile and b.profile_dir is not None:
             recorder = Recorder(pid, b.profile_dir / f"{name}.raw.txt")
         await b.drain((name,), procs)
         wall = time.monotonic() - began
         used = split.stop()
-        own_after = own_seconds(pid)
+        own_after, waited_after = own_seconds(pid), runqueue_seconds(pid)
         peaks = peaks_mib(procs)
     finally:
         if recorder is not None:
@@ -129,14 +129,16 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
     window = work.seconds() * share
     own = used[name]
     busy = round(own / window, 2) if own is not None and work.consumed else None
-    consumers = (round((own_after - own_before) / window, 2)
-                 if own_before is not None and own_after is not None and work.consumed else None)
+    def over_window(before: float | None, after: float | None) -> float | None:
+        return (round((after - before) / window, 2)
+                if before is not None and after is not None and work.consumed else None)
     return {
         "prefilled": prefilled, "consumed": work.consumed, "produced": work.produced,
         "seconds": round(work.seconds(), 3),
         "per_second": round(work.consumed / work.seconds(), 1) if work.consumed else 0.0,
         "wall_seconds_with_startup": round(wall, 1), "peak_rss_mib": peaks[name],
-        "cpu_share": busy, "cpu_share_consumers": consumers,
+        "cpu_share": busy, "cpu_share_consumers": over_window(own_before, own_after),
+        "waiting_share_consumers": over_window(waited_before, waited_after),
         **_cpu_fields(used, round(work.consumed * share), window, "record"),
     }
 

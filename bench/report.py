@@ -33,8 +33,13 @@ DEFINITIONS = {
                        "alone.per_second window that the records still to do at that commit "
                        "make up",
     "alone.cpu_share_consumers": "the same for the service process alone (its consumers, "
-                                 "without its relay's process): near 1.0 means its one "
-                                 "Python thread is the limit",
+                                 "without its relay's process)",
+    "alone.waiting_share_consumers": "the time the service process's live threads spent "
+                                     "ready to run but waiting for a core "
+                                     "(/proc/<pid>/task/*/schedstat), over the same window: "
+                                     "with cpu_share_consumers near 1.0 its one Python "
+                                     "thread is the limit, on a machine whose cores it "
+                                     "shares with PostgreSQL and Kafka",
     "cpu_us_per_record": "alone: CPU time (user + system from /proc) from the first offset "
                          "commit to the end of the drain, per record still to do at that "
                          "commit, of the service process, PostgreSQL (postmaster and "
@@ -175,14 +180,18 @@ _PARTS = ("social", "public_works", "education", "timeline", "postgresql", "kafk
 
 
 def busy_text(alone: dict[str, Any]) -> str:
-    """How busy a service was alone: its processes together, and its consumers' process
-    apart when its relay's process made a difference."""
+    """How busy a service was alone: its processes together; its consumers' process apart
+    when its relay's process made a difference; and how long that one waited for a core."""
     total, consumers = alone.get("cpu_share"), alone.get("cpu_share_consumers")
+    waiting = alone.get("waiting_share_consumers")
     if total is None:
         return ""
-    if consumers is None or round(consumers, 2) == round(total, 2):
-        return f", {total:.0%} of a core busy"
-    return f", {total:.0%} of a core busy, {consumers:.0%} in its consumers' process"
+    text = f", {total:.0%} of a core busy"
+    if consumers is not None and round(consumers, 2) != round(total, 2):
+        text += f", {consumers:.0%} in its consumers' process"
+    if waiting is not None:
+        text += f"; ready but waiting for a core {waiting:.0%} of the time"
+    return text
 
 
 def cores_bound(machine_us: float | None, cores: int | None) -> float | None:

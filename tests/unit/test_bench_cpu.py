@@ -8,7 +8,7 @@ import time
 import pytest
 from rich.console import Console
 
-from bench.cpu import CpuSplit, own_seconds, per_unit_us
+from bench.cpu import CpuSplit, own_seconds, per_unit_us, runqueue_seconds
 from bench.report import busy_text, cores_bound, cpu_table
 
 pytestmark = pytest.mark.unit
@@ -57,9 +57,31 @@ def test_a_process_own_seconds_leave_out_its_childrens() -> None:
     assert own_seconds(2**22 + 7) is None
 
 
+def test_threads_waiting_for_a_core_are_counted_only_while_others_hold_every_core() -> None:
+    cores = os.cpu_count() or 1
+    before = runqueue_seconds(os.getpid())
+    burn(0.05)
+    alone = runqueue_seconds(os.getpid())
+    hogs = [subprocess.Popen([sys.executable, "-c", BURN.format(seconds=10)])
+            for _ in range(3 * cores)]
+    try:
+        burn(0.3)  # sharing each core with three others: ready to run about thrice as long
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    crowded = runqueue_seconds(os.getpid())
+    assert before is not None and alone is not None and crowded is not None
+    # More than the 0.3 s it ran: waiting, not running, is what is counted.
+    assert crowded - alone > 0.35 > alone - before
+    assert runqueue_seconds(2**22 + 7) is None
+
+
 def test_a_service_alone_is_shown_busy_in_all_and_in_its_consumers_process_apart() -> None:
-    assert busy_text({"cpu_share": 0.98, "cpu_share_consumers": 0.74}) == (
-        ", 98% of a core busy, 74% in its consumers' process")
+    assert busy_text({"cpu_share": 0.98, "cpu_share_consumers": 0.74,
+                      "waiting_share_consumers": 0.27}) == (
+        ", 98% of a core busy, 74% in its consumers' process; ready but waiting for a core "
+        "27% of the time")
     assert busy_text({"cpu_share": 0.86, "cpu_share_consumers": 0.86}) == (
         ", 86% of a core busy")  # no relay process: nothing apart to show
     assert busy_text({"cpu_share": 0.86}) == ", 86% of a core busy"  # an older result
