@@ -129,9 +129,11 @@ async def alone(b: Bench, name: str, size: int) -> dict[str, Any]:
     window = work.seconds() * share
     own = used[name]
     busy = round(own / window, 2) if own is not None and work.consumed else None
+
     def over_window(before: float | None, after: float | None) -> float | None:
         return (round((after - before) / window, 2)
                 if before is not None and after is not None and work.consumed else None)
+
     return {
         "prefilled": prefilled, "consumed": work.consumed, "produced": work.produced,
         "seconds": round(work.seconds(), 3),
