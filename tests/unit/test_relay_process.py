@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from services.runtime.pipe import LOOP_WRITE_MAX_BYTES, PipeFeed, PipeWriter, encode
 from services.runtime.relay import HANDOVER_WAIT_MIN_ROWS, Committed, OutboxRelay
 from services.runtime.relay import outgoing as relay_outgoing
-from services.runtime.relay_process import LOOP_WRITE_MAX_BYTES, PipeFeed, PipeWriter, encode
 from services.runtime.tables import ServiceTables
 
 pytestmark = pytest.mark.unit
