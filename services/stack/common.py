@@ -111,6 +111,19 @@ def pids_matching(needle: str) -> list[int]:
     return found
 
 
+def children_of(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int(Path(entry, "stat").read_text().rsplit(")", 1)[-1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if ppid == pid and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def terminate(pid: int, timeout: float = 20.0) -> bool:
     """SIGTERM, wait up to ``timeout`` s, then SIGKILL. Returns True if it exited gracefully."""
     if not pid_alive(pid):

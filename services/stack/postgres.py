@@ -8,6 +8,7 @@ detached, surviving the ``sinergi stack up`` process. As root, postgres refuses 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .common import (
     StackError,
+    children_of,
     cmdline,
     ensure_system_user,
     free_port,
@@ -27,7 +29,6 @@ from .common import (
     tail,
     wait_dead,
 )
-from .common import kill as kill_pid
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,24 @@ class PostgresNode:
         self.pid = None
 
     def kill(self) -> None:
-        """SIGKILL postmaster and backends (chaos tests); crash recovery runs on the next start."""
+        """SIGKILL the postmaster and every process it started (chaos tests), and wait until
+        all are gone; crash recovery runs on the next start.
+
+        Each of them runs in a session of its own (PostgreSQL calls setsid in every child),
+        so killing the postmaster's process group left them to notice its death and exit
+        in their own time; a start in between found the old shared memory still attached
+        ("pre-existing shared memory block is still in use") and failed. The postmaster
+        is stopped first so that it starts no more of them while they are listed.
+        """
         if self.is_running() and self.pid:
-            pgid = os.getpgid(self.pid)
-            if pgid != os.getpgrp():  # pg_ctl ran in its own session: the group is all postgres
-                os.killpg(pgid, signal.SIGKILL)
-                wait_dead(self.pid, 10.0)
-            kill_pid(self.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGSTOP)
+            doomed = [self.pid, *children_of(self.pid)]
+            for pid in doomed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in doomed:
+                wait_dead(pid, 10.0)
         self.pid = None
 
     def restart(self, timeout: float = 60.0) -> None:
