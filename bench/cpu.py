@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.stack.common import descendants
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -20,20 +22,6 @@ def _stat(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-
-
-def children(roots: Sequence[int]) -> list[int]:
-    """Every live process under ``roots`` (their descendants, not the roots)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
-            parents.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], list(roots)
-    while todo:
-        kids = parents.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
 
 
 def _seconds(roots: Sequence[int]) -> float | None:
@@ -46,7 +34,7 @@ def _seconds(roots: Sequence[int]) -> float | None:
             ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     if not alive:
         return None
-    for pid in children(roots):
+    for pid in descendants(roots):
         if (fields := _stat(pid)) is not None:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / _TICK

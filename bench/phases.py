@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.cpu import CpuSplit, children, own_seconds, per_unit_us, runqueue_seconds
+from bench.cpu import CpuSplit, own_seconds, per_unit_us, runqueue_seconds
 from bench.probes import Meter, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, send_all
@@ -22,6 +22,7 @@ from contracts.catalogue import SOCIAL_INTAKE
 from services.demo.deployment import SERVICES
 from services.demo.run import ServiceProcesses
 from services.runtime.service import ServiceDefinition
+from services.stack.common import descendants
 
 TICKET_OPENED = "public_works.ticket.opened.v1"
 
@@ -66,7 +67,7 @@ def peaks_mib(procs: ServiceProcesses) -> dict[str, float | None]:
     """Each service's peak resident memory; with its relay in a process of its own
     (SINERGI_RELAY_PROCESS), the two processes' peaks added."""
     def peak(pid: int) -> float | None:
-        found = [k for p in (pid, *children([pid])) if (k := peak_rss_kib(p))]
+        found = [k for p in (pid, *descendants([pid])) if (k := peak_rss_kib(p))]
         return round(sum(found) / 1024, 1) if found else None
     return {n: peak(p.pid) for n, p in procs.procs.items()}
 

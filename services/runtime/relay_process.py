@@ -8,9 +8,8 @@ publishes while the consumers handle the next batch. On by default
 loop by the consumers' Python; with the relay here, p99 latency at 200 households/s was
 no worse (bench/README).
 
-The parent hands the child what each commit wrote through a pipe (``pipe.py``: the rows
-pickled as five values each, ~0.2 µs a row in a loop; reading them back from the table
-costs about 50 µs a record). The pipe only saves that read: the outbox table still
+The parent hands the child what each commit wrote through a pipe (``pipe.py``), which
+saves reading the records back from the table. It only saves that read: the outbox table still
 decides what is published and in which order, so a record the parent could not hand over
 (the child restarting, the pipe backed up) is read back from the table, and nothing is
 lost when either process dies. The child stops when the pipe closes: the parent

@@ -11,7 +11,7 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -111,16 +111,20 @@ def pids_matching(needle: str) -> list[int]:
     return found
 
 
-def children_of(pid: int) -> list[int]:
-    """The live processes whose parent is ``pid``."""
-    found = []
+def descendants(roots: Sequence[int]) -> list[int]:
+    """Every process under ``roots`` (their children, theirs, and so on; not the roots)."""
+    parents: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            ppid = int(Path(entry, "stat").read_text().rsplit(")", 1)[-1].split()[1])
+        try:  # the fields after the command name, which may hold spaces and parentheses
+            ppid = int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if ppid == pid and pid_alive(int(entry.name)):
-            found.append(int(entry.name))
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(roots)
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found += kids
+        todo += kids
     return found
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from .common import (
     StackError,
-    children_of,
     cmdline,
+    descendants,
     ensure_system_user,
     free_port,
     open_parents,
@@ -133,7 +133,7 @@ class PostgresNode:
         if self.is_running() and self.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGSTOP)
-            doomed = [self.pid, *children_of(self.pid)]
+            doomed = [self.pid, *descendants([self.pid])]
             for pid in doomed:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

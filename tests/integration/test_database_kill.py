@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.stack import PostgresNode
-from services.stack.common import children_of, pid_alive
+from services.stack.common import descendants, pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ def test_a_killed_database_leaves_no_process_behind_and_starts_again_at_once(
     node.start()
     try:
         assert node.pid is not None
-        started = children_of(node.pid)
+        started = descendants([node.pid])
         assert started, "a running PostgreSQL has its checkpointer, writers and workers"
         # One of them too busy (here: stopped) to notice the postmaster's death and exit on
         # its own, as any of them may be on a loaded machine: it still holds the shared
