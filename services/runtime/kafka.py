@@ -1,6 +1,7 @@
 """Kafka plumbing: topics from the catalogue, the producer, FastStream's broker."""
 
 import asyncio
+import logging
 import struct
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -148,6 +149,14 @@ def make_broker(bootstrap_servers: str, client_id: str,
         enable_idempotence=True,
         allow_auto_create_topics=False,
         graceful_timeout=GRACEFUL_STOP_SECONDS,
+        # The subscribers are adapters that take the decoded batch and nothing else: no
+        # argument to validate or inject. With injection on, FastStream resolved each
+        # batch's message through a synchronous lookup that fast_depends runs in a worker
+        # thread, a thread round trip a batch (services/runtime/service.py, ``Fetched``).
+        apply_types=False,
+        # "Received" and "Processed" for every batch at DEBUG: the processor logs each
+        # batch it handled (``batch_handled``), and failures are still logged at ERROR.
+        log_level=logging.DEBUG,
     )
 
 

@@ -5,7 +5,6 @@ before the service starts until after it stopped.
 """
 
 import asyncio
-import gc
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
+from services.runtime.collector import tune_gc
 from services.runtime.db import make_engine, migrate
 from services.runtime.health import HealthServer, HealthSettings
 from services.runtime.kafka import TopicsMissing
@@ -123,25 +123,6 @@ def yield_to_the_relay() -> None:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         except OSError as exc:
             structlog.get_logger().warning("sched_batch_refused", error=repr(exc))
-
-
-def tune_gc() -> None:
-    """Collect the young generation only once a million more objects are alive than
-    freed, rather than every 700.
-
-    The collector runs when the count of container objects allocated and not yet freed
-    passes the threshold. A batch of 1 000 records keeps tens of thousands of them alive
-    until it commits (records, events, envelopes, rows, header tuples), none in reference
-    cycles: at 50 000, Dinsos draining alone went through 63 collections of ~15 ms each,
-    9 % of its time, and they found 166 objects to free in all. At a million none ran
-    during the drain (N = 30 000, each service alone, runs at 1 000 000 / 50 000 /
-    1 000 000: Dinsos 2,996 / 2,600 / 2,984, Public Works 8,496 / 7,326 / 8,423, Education
-    7,858 / 7,355 / 7,629 msg/s; peak memory 181 / 176 / 179 MiB). Cycles that do form
-    (exceptions kept with their tracebacks) are still collected, only later.
-    ``freeze`` moves what start-up loaded (modules, models) out of the collector's scans.
-    """
-    gc.freeze()
-    gc.set_threshold(1_000_000, 20, 10)
 
 
 # The broker refusing this service for good at start: a message, not a traceback.
