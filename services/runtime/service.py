@@ -79,13 +79,14 @@ class Fetched(NamedTuple):
     consumer: AIOKafkaConsumer
 
 
-async def _fetched_decoder(message: Any) -> Fetched:
+async def decode_fetched(message: Any) -> Fetched:
+    """The subscribers' decoder: a batch's message as its records and their consumer."""
     # FastStream keeps the decoded body on the message. Were it the message itself (the
     # obvious way to hand the adapter the consumer), each message would refer to itself,
-    # and its batch of records would stay alive until the cycle collector ran: with the
-    # threshold ``collector.tune_gc`` sets, a million objects at a time, collections of 1-2 s that
-    # stalled the timeline's consumer (bench/README, findings). This tuple refers only
-    # to what the message refers to.
+    # and its batch of records would stay alive until the cycle collector ran: at the
+    # threshold ``collector.tune_gc`` sets, a million objects at a time, collections of
+    # 1-2 s that stalled the timeline's consumer (bench/README, findings). This tuple
+    # refers only to what the message refers to.
     return Fetched(message.raw_message, message.consumer)
 
 
@@ -152,7 +153,7 @@ class ServiceRuntime:
         processor, metrics, offsets = self.processor, self.metrics, self.offsets
         subscriber = self.broker.subscriber(
             *sub.topics, group_id=sub.name, ack_policy=AckPolicy.MANUAL,
-            auto_offset_reset="earliest", parser=_tolerant_parser, decoder=_fetched_decoder,
+            auto_offset_reset="earliest", parser=_tolerant_parser, decoder=decode_fetched,
             batch=True, max_records=self.settings.batch_size,
             batch_timeout_ms=self.settings.batch_wait_ms,
         )

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from faststream.kafka.message import KafkaMessage
 
-from services.runtime.service import Fetched, _fetched_decoder
+from services.runtime.service import Fetched, decode_fetched
 
 pytestmark = pytest.mark.unit
 
@@ -18,7 +18,7 @@ def batch_message(consumer: Any) -> KafkaMessage:
     records = tuple(ConsumerRecord("t", 0, offset, 0, 0, b"k", b"v", None, 1, 1, [])
                     for offset in range(3))
     message = KafkaMessage(records, b"", consumer=consumer)
-    message.set_decoder(_fetched_decoder)
+    message.set_decoder(decode_fetched)
     return message
 
 
