@@ -15,6 +15,7 @@ each hop's mean over the slowest 1 %.
 
 import argparse
 import asyncio
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -22,9 +23,10 @@ from pathlib import Path
 import asyncpg
 
 from bench.baselines import asyncpg_dsn
-from bench.phases import TICKET_OPENED
 from contracts.catalogue import PUBLIC_WORKS_TICKET, SOCIAL_HOUSING
 
+INTAKE_CONSUMER = "social.intake"
+TICKET_OPENED = "public_works.ticket.opened.v1"
 HOPS = ("dinsos", "to_public_works", "public_works", "to_timeline", "total")
 QUERY = """
 WITH flags AS (
@@ -46,6 +48,52 @@ JOIN public_works.inbox i ON i.event_id = f.event_id AND i.consumer = 'public_wo
 JOIN tickets t ON t.key = f.key
 JOIN entries e ON e.household_ref = f.key
 """
+
+
+SEGMENTS = ("to_dinsos", "dinsos", "to_public_works", "public_works", "to_timeline")
+"""A ticket's latency from its intake's publication, in parts that add up to it: published
+→ Dinsos's transaction starts (its inbox ``processed_at``) → the flag acknowledged
+(``sent_at``) → Public Works' transaction starts (the ticket's ``created_at``) → the ticket
+acknowledged → on the timeline (``recorded_at``)."""
+
+# One row per ticketed household of the latency phase: its intake's event id, its ref and
+# when the bench handed the intake to the producer (database clock, epoch seconds).
+SEGMENTS_SQL = f"""
+WITH sent AS (
+  SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:refs AS text[]), CAST(:at AS float8[]))
+    AS s(event_id, ref, at)),
+flags AS (
+  SELECT DISTINCT ON (key) key, sent_at FROM social.outbox
+  WHERE topic = :flag_topic AND key = ANY(CAST(:refs AS text[])) ORDER BY key, id),
+tickets AS (
+  SELECT DISTINCT ON (key) key, created_at, sent_at FROM public_works.outbox
+  WHERE topic = :ticket_topic AND key = ANY(CAST(:refs AS text[])) ORDER BY key, id),
+entries AS (
+  SELECT household_ref, min(recorded_at) AS recorded_at FROM timeline.entries
+  WHERE type = :ticket_type AND household_ref = ANY(CAST(:refs AS text[]))
+  GROUP BY household_ref)
+SELECT (extract(epoch FROM i.processed_at) - s.at) * 1000 AS to_dinsos,
+       extract(epoch FROM f.sent_at - i.processed_at) * 1000 AS dinsos,
+       extract(epoch FROM t.created_at - f.sent_at) * 1000 AS to_public_works,
+       extract(epoch FROM t.sent_at - t.created_at) * 1000 AS public_works,
+       extract(epoch FROM e.recorded_at - t.sent_at) * 1000 AS to_timeline
+FROM sent s
+JOIN social.inbox i ON i.event_id = s.event_id AND i.consumer = '{INTAKE_CONSUMER}'
+JOIN flags f ON f.key = s.ref
+JOIN tickets t ON t.key = s.ref
+JOIN entries e ON e.household_ref = s.ref
+"""
+
+
+def segment_percentiles(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """p50 / p90 / p99 (nearest rank, ms) of each of ``SEGMENTS`` over ``rows``."""
+    def pct(values: list[float], q: float) -> float:
+        return round(values[max(0, math.ceil(q / 100 * len(values)) - 1)], 1)
+    out: dict[str, dict[str, float]] = {}
+    for segment in SEGMENTS if rows else ():
+        values = sorted(r[segment] for r in rows)
+        out[segment] = {f"p{q}": pct(values, q) for q in (50, 90, 99)}
+    return out
 
 
 async def hops(database_url: str, seconds: float) -> list[dict[str, float]]:

@@ -9,22 +9,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.cpu import CpuSplit, own_seconds, per_unit_us, runqueue_seconds
+from bench.hops import SEGMENTS, SEGMENTS_SQL, TICKET_OPENED, segment_percentiles
 from bench.probes import Meter, peak_rss_kib
 from bench.profiling import Recorder, summarize
-from bench.workload import Households, send_all
-from contracts.catalogue import SOCIAL_INTAKE
+from bench.workload import Households, IntakeRecord, send_all
+from contracts.catalogue import PUBLIC_WORKS_TICKET, SOCIAL_HOUSING, SOCIAL_INTAKE
 from services.demo.deployment import SERVICES
 from services.demo.run import ServiceProcesses
 from services.runtime.service import ServiceDefinition
 from services.stack.common import descendants
-
-TICKET_OPENED = "public_works.ticket.opened.v1"
 
 
 @dataclass
@@ -233,6 +233,7 @@ async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float
             "WHERE type = :type AND household_ref = ANY(:refs)"),
             {"type": TICKET_OPENED, "refs": list(refs)})).all()
     ms = sorted((_epoch(at) - offset - refs[ref]) * 1000 for ref, at in rows)
+    parts = await _latency_parts(b, [(r, t + offset) for r, t in measured])
     return {
         "offered_per_second": rate, "achieved_per_second": round(offered, 1),
         "saturated": saturated, "pipeline_capacity_hh_per_s": capacity,
@@ -241,8 +242,25 @@ async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float
         "samples": len(ms), "drain_after_last_send_s": round(drain, 2),
         **{f"p{q}_ms": round(percentile(ms, q), 1) if ms else None for q in (50, 95, 99)},
         "max_ms": round(ms[-1], 1) if ms else None, "clock_offset_s": round(offset, 4),
+        "parts_households": len(parts), "parts_ms": segment_percentiles(parts),
         **_cpu_fields(used, len(records), offered_for, "household"),
     }
+
+
+async def _latency_parts(b: Bench, sent: list[tuple[IntakeRecord, float]]
+                         ) -> list[dict[str, float]]:
+    """Each ticketed household's latency in ``SEGMENTS`` (``sent``: its intake and when it
+    was handed to the producer, on the database's clock)."""
+    ticketed = [(r, at) for r, at in sent if r.needs]
+    params = {
+        "ids": [UUID(dict(r.headers)["ce_id"].decode()) for r, _ in ticketed],
+        "refs": [r.household_ref for r, _ in ticketed], "at": [at for _, at in ticketed],
+        "flag_topic": SOCIAL_HOUSING.name, "ticket_topic": PUBLIC_WORKS_TICKET.name,
+        "ticket_type": TICKET_OPENED,
+    }
+    async with b.engine.connect() as conn:
+        rows = (await conn.execute(text(SEGMENTS_SQL), params)).mappings().all()
+    return [{segment: float(row[segment]) for segment in SEGMENTS} for row in rows]
 
 
 def _epoch(at: datetime) -> float:

@@ -27,6 +27,11 @@ DEFINITIONS = {
     "latency": "per ticket: timeline.entries.recorded_at of public_works.ticket.opened.v1 "
                "minus the time its household's intake was handed to the producer "
                "(database clock corrected to this machine's)",
+    "latency.parts_ms": "the same latency in parts that add up to it, p50 / p90 / p99 of each "
+                        "over the ticketed households (parts_households): published → Dinsos's "
+                        "transaction starts (its inbox processed_at) → the flag acknowledged "
+                        "(outbox sent_at) → Public Works' transaction starts (the ticket's "
+                        "outbox created_at) → the ticket acknowledged → on the timeline",
     "alone.cpu_share": "CPU time (user + system, /proc/<pid>/stat) the service process and "
                        "its relay's process (SINERGI_RELAY_PROCESS) used from its first "
                        "offset commit to the end of the drain, over the share of the "
@@ -135,7 +140,22 @@ def table(run: dict[str, Any]) -> Table:
                   f"{lat['samples']:,}", "",
                   f"p50 {_ms(lat['p50_ms'])} p95 {_ms(lat['p95_ms'])} p99 {_ms(lat['p99_ms'])}",
                   "", "")
+        for part, label in PART_LABELS.items():
+            if part in lat.get("parts_ms", {}):
+                q = lat["parts_ms"][part]
+                t.add_row(f"  {label}", f"{lat['parts_households']:,}", "",
+                          f"p50 {_ms(q['p50'])} p90 {_ms(q['p90'])} p99 {_ms(q['p99'])}", "", "")
     return t
+
+
+PART_LABELS = {
+    "to_dinsos": "intake published → Dinsos's transaction starts",
+    "dinsos": "→ its housing flag acknowledged by the broker",
+    "to_public_works": "→ Public Works' transaction starts",
+    "public_works": "→ the ticket acknowledged by the broker",
+    "to_timeline": "→ the ticket on the timeline",
+}
+"""The latency's parts (``bench.hops.SEGMENTS``), as the table names them."""
 
 
 def _ratio(value: float | None, missing: str = "—") -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.hops import HOPS, report
+from bench.hops import HOPS, SEGMENTS, report, segment_percentiles
 
 pytestmark = pytest.mark.unit
 
@@ -21,3 +21,16 @@ def test_the_slowest_households_show_the_hop_that_held_them() -> None:
 
 def test_an_empty_window_says_so() -> None:
     assert report([]).startswith("no household")
+
+
+def test_each_part_of_the_latency_gets_its_own_percentiles() -> None:
+    rows = [{part: float(n) for part in SEGMENTS} | {"to_dinsos": float(n * 10)}
+            for n in range(1, 101)]
+    parts = segment_percentiles(rows)
+    assert list(parts) == list(SEGMENTS)
+    assert parts["to_dinsos"] == {"p50": 500.0, "p90": 900.0, "p99": 990.0}
+    assert parts["to_timeline"] == {"p50": 50.0, "p90": 90.0, "p99": 99.0}
+
+
+def test_no_ticketed_household_gives_no_parts() -> None:
+    assert segment_percentiles([]) == {}
