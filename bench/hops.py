@@ -85,14 +85,19 @@ JOIN entries e ON e.household_ref = s.ref
 """
 
 
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted ``values``."""
+    return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
+
+
 def segment_percentiles(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """p50 / p90 / p99 (nearest rank, ms) of each of ``SEGMENTS`` over ``rows``."""
-    def pct(values: list[float], q: float) -> float:
-        return round(values[max(0, math.ceil(q / 100 * len(values)) - 1)], 1)
+    if not rows:
+        return {}
     out: dict[str, dict[str, float]] = {}
-    for segment in SEGMENTS if rows else ():
+    for segment in SEGMENTS:
         values = sorted(r[segment] for r in rows)
-        out[segment] = {f"p{q}": pct(values, q) for q in (50, 90, 99)}
+        out[segment] = {f"p{q}": round(percentile(values, q), 1) for q in (50, 90, 99)}
     return out
 
 

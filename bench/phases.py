@@ -1,7 +1,6 @@
 """The measured phases: each service alone, the whole pipeline, latency at an offered load."""
 
 import asyncio
-import math
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.cpu import CpuSplit, own_seconds, per_unit_us, runqueue_seconds
-from bench.hops import SEGMENTS, SEGMENTS_SQL, TICKET_OPENED, segment_percentiles
+from bench.hops import SEGMENTS, SEGMENTS_SQL, TICKET_OPENED, percentile, segment_percentiles
 from bench.probes import Meter, peak_rss_kib
 from bench.profiling import Recorder, summarize
 from bench.workload import Households, IntakeRecord, send_all
@@ -189,11 +188,6 @@ async def pipeline(b: Bench, size: int, warmup: int) -> tuple[dict[str, Any], Se
         "mean_intake_bytes": round(sum(r.size for r in records) / len(records)),
         **_cpu_fields(used, size, window, "household"),
     }, procs
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of sorted ``values``."""
-    return values[max(0, math.ceil(q / 100 * len(values)) - 1)]
 
 
 async def latency(b: Bench, procs: ServiceProcesses, rate: float, seconds: float,
