@@ -33,5 +33,6 @@ Ref = Annotated[
 ]
 """A pseudonymous reference (h- household, p- person); never a NIK or KK number."""
 
-HouseholdRef = Annotated[str, StringConstraints(pattern=r"^h-[0-9a-f]{32}$")]
+HOUSEHOLD_REF_PATTERN = r"^h-[0-9a-f]{32}$"
+HouseholdRef = Annotated[str, StringConstraints(pattern=HOUSEHOLD_REF_PATTERN)]
 PersonRef = Annotated[str, StringConstraints(pattern=r"^p-[0-9a-f]{32}$")]

@@ -21,7 +21,10 @@ EventType = Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+)+\.v[1
 
 CONTENT_TYPE = "application/json"
 _TEXT_MAX = 200
-_Text = Annotated[str, StringConstraints(min_length=1, max_length=_TEXT_MAX)]
+# CloudEvents 1.0 forbids control characters in attribute strings; PostgreSQL's jsonb,
+# where the outbox keeps them, refuses NUL.
+_Text = Annotated[str, StringConstraints(min_length=1, max_length=_TEXT_MAX,
+                                         pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 _ATTRIBUTES = ("specversion", "id", "type", "source", "subject", "time", "correlationid",
                "causationid")
 REQUIRED_HEADERS = tuple(f"ce_{a}" for a in _ATTRIBUTES if a != "causationid")

@@ -136,8 +136,8 @@ async def _one(servers: str, topic: str, offset: int, partition: int | None) -> 
 def show(offset: int = typer.Argument(..., help="The dead letter's offset."),
          partition: int | None = PartitionOption, topic: str = TopicOption) -> None:
     """All of a dead letter's headers, its payload (not on the intake dead-letter topic)."""
-    settings = cli_settings()
     with friendly_errors():
+        settings = cli_settings()
         record = asyncio.run(_one(settings.kafka_bootstrap_servers, _dead_letter_topic(topic),
                                   offset, partition))
     identity = TOPICS[topic].identity_numbers
@@ -175,13 +175,14 @@ def _coordinate(record: Record) -> str:
 @dlq_app.command()
 def replay(offset: int = typer.Argument(..., help="The dead letter's offset."),
            partition: int | None = PartitionOption, topic: str = TopicOption,
-           by: str | None = typer.Option(None, help="Who replays (default: your user name)."),
+           by: str | None = typer.Option(
+               None, help="Who replays (default: SINERGI_OPERATOR, else your user name)."),
            force: bool = typer.Option(False, help="Replay a dead letter already replayed.")
            ) -> None:
     """Publish the refused record again to its original topic, once its cause is fixed."""
-    settings = cli_settings()
-    operator = by or os.environ.get("SINERGI_OPERATOR") or getpass.getuser()
     with friendly_errors():
+        settings = cli_settings()
+        operator = by or os.environ.get("SINERGI_OPERATOR") or getpass.getuser()
         record = asyncio.run(_one(settings.kafka_bootstrap_servers, _dead_letter_topic(topic),
                                   offset, partition))
         row = asyncio.run(_replay(settings.kafka_bootstrap_servers, settings.database_url,

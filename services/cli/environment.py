@@ -2,8 +2,10 @@
 
 import os
 
+from pydantic import ValidationError
+
 from services.cli.errors import UserError
-from services.runtime.settings import Settings
+from services.runtime.settings import Settings, describe
 from services.stack import StackError, stack_env
 
 
@@ -17,5 +19,8 @@ def cli_settings() -> Settings:
             raise UserError(
                 f"{exc} (or set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)"
             ) from None
-    return Settings(KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"],
-                    DATABASE_URL=env["DATABASE_URL"])
+    try:
+        return Settings(KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"],
+                        DATABASE_URL=env["DATABASE_URL"])
+    except ValidationError as exc:  # another SINERGI_*/KAFKA_* variable is wrong
+        raise UserError(describe(exc)) from None

@@ -25,10 +25,11 @@ OPERATORS = "operators"
 def parse_tokens(spec: str) -> dict[str, str]:
     """``"social:abc,education:def"`` -> agency -> token; refuses empty or repeated parts."""
     tokens: dict[str, str] = {}
-    for pair in filter(None, (p.strip() for p in spec.split(","))):
+    for n, pair in enumerate(filter(None, (p.strip() for p in spec.split(","))), 1):
         agency, sep, token = pair.partition(":")
         if not sep or not agency.strip() or not token.strip():
-            raise ValueError(f"SINERGI_API_TOKENS: {agency.strip() or '?'!r} needs agency:token")
+            # Named by position, not shown: a part without its colon may be a bare token.
+            raise ValueError(f"SINERGI_API_TOKENS: part {n} is not agency:token")
         if agency.strip() in tokens:
             raise ValueError(f"SINERGI_API_TOKENS: agency {agency.strip()!r} appears twice")
         tokens[agency.strip()] = token.strip()

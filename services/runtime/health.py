@@ -17,8 +17,6 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 
 from services.runtime.service import ServiceRuntime
@@ -26,16 +24,6 @@ from services.runtime.service import ServiceRuntime
 log = structlog.get_logger()
 CHECK_SECONDS = 2.0
 OK = "ok"
-
-
-class HealthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
-
-    metrics_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_METRICS_HOST")
-    metrics_port: int | None = Field(
-        default=None, validation_alias="SINERGI_METRICS_PORT",
-        description="Port of /livez, /readyz and /metrics; unset: no server; 0: any free port",
-    )
 
 
 async def _database(runtime: ServiceRuntime) -> str:

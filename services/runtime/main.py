@@ -25,7 +25,7 @@ from aiokafka.errors import (
 
 from services.runtime.collector import tune_gc
 from services.runtime.db import make_engine, migrate
-from services.runtime.health import HealthServer, HealthSettings
+from services.runtime.health import HealthServer
 from services.runtime.kafka import TopicsMissing
 from services.runtime.logging import configure_logging
 from services.runtime.relay_process import (
@@ -66,9 +66,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    health_settings = HealthSettings()
-    health = (None if health_settings.metrics_port is None else
-              HealthServer(runtime, health_settings.metrics_host, health_settings.metrics_port))
+    health = (None if settings.metrics_port is None else
+              HealthServer(runtime, settings.metrics_host, settings.metrics_port))
     wanted = settings.relay_process and definition.relay_process
     module = relay_module() if wanted else None
     if wanted and module is None:

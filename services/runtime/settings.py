@@ -3,7 +3,7 @@
 import sys
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development default only: a deployment sets SINERGI_PSEUDONYM_KEY from its secret store.
@@ -15,7 +15,8 @@ DEV_API_TOKENS = ",".join(f"{agency}:dev-only-{agency}-token-not-for-production"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    # An error names the variable, never its value: some hold keys, passwords and tokens.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", hide_input_in_errors=True)
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
@@ -51,7 +52,8 @@ class Settings(BaseSettings):
         description="Rupiah per poor household per month (BPS Kaltim, September 2024)",
     )
     replication_factor: int = Field(default=1, validation_alias="SINERGI_REPLICATION_FACTOR")
-    log_level: str = Field(default="INFO", validation_alias="SINERGI_LOG_LEVEL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", validation_alias="SINERGI_LOG_LEVEL")
     relay_poll_seconds: float = Field(
         default=0.5, gt=0, validation_alias="SINERGI_RELAY_POLL_SECONDS",
         description="Seconds between outbox polls; a commit in the same process wakes the "
@@ -108,12 +110,32 @@ class Settings(BaseSettings):
         description="Hours a sent row stays in the intake API's outbox (it holds NIK and "
                     "KK numbers as posted) before the relay deletes it",
     )
+    metrics_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_METRICS_HOST")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, validation_alias="SINERGI_METRICS_PORT",
+        description="Port of /livez, /readyz and /metrics; unset: no server; 0: any free port",
+    )
     http_host: str = Field(default="127.0.0.1", validation_alias="SINERGI_HTTP_HOST")
-    http_port: int = Field(default=8080, validation_alias="SINERGI_HTTP_PORT")
+    http_port: int = Field(default=8080, ge=0, le=65535, validation_alias="SINERGI_HTTP_PORT")
     api_tokens: SecretStr = Field(
         default=SecretStr(DEV_API_TOKENS), validation_alias="SINERGI_API_TOKENS",
         description="Comma-separated agency:token pairs for the HTTP endpoints",
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_parse(cls, value: SecretStr) -> SecretStr:
+        # Checked at start-up: parsed only when the HTTP server starts, a bad value ended
+        # that task alone while the service ran on without its API.
+        from services.runtime.auth import parse_tokens
+
+        parse_tokens(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _login_complete(self) -> Self:
@@ -130,11 +152,16 @@ class Settings(BaseSettings):
         return self
 
 
+def describe(exc: ValidationError) -> str:
+    """Each bad setting on a line of its own: the variable and why."""
+    return "configuration error:\n" + "\n".join(
+        f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+        for e in exc.errors())
+
+
 def load_settings() -> Settings:
     """The settings of a service process; a bad value exits naming the variable and why."""
     try:
         return Settings()
     except ValidationError as exc:
-        sys.exit("configuration error:\n" + "\n".join(
-            f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
-            for e in exc.errors()))
+        sys.exit(describe(exc))

@@ -24,6 +24,7 @@ from services.timeline.queries import (
     flags_without_ticket,
     funnel,
     household_timeline,
+    is_household_ref,
     risks_without_follow_up,
     tickets_past_due,
 )
@@ -63,6 +64,9 @@ def create_app(engine: AsyncEngine, tokens: AgencyTokens | None = None) -> FastA
 
     @app.get("/households/{household_ref}/timeline")
     async def get_timeline(household_ref: str, agency: Reader) -> dict[str, Any]:
+        if not is_household_ref(household_ref):
+            raise HTTPException(422, detail="household_ref must be h- and 32 lowercase hex "
+                                            "digits")
         async with engine.connect() as conn:
             entries = [e for e in await household_timeline(conn, household_ref)
                        if may_see(agency, e["type"])]

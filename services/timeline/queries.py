@@ -4,6 +4,7 @@ They read ``timeline.entries`` alone. The SLA queries are anti-joins that Postgr
 hash anti-joins over the ``(type, time)`` index; the funnel is one pass over the same index.
 """
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import Date, Text, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.base import HOUSEHOLD_REF_PATTERN
 from contracts.regions import kaltim_regions
 from services.timeline.tables import entries
 
@@ -32,8 +34,19 @@ STAGES: dict[str, str] = {
 """Funnel stages in order, key -> label; a household counts at every stage it has reached."""
 
 
+_HOUSEHOLD_REF = re.compile(HOUSEHOLD_REF_PATTERN)
+
+
+def is_household_ref(text: str) -> bool:
+    """``h-`` and 32 hex digits, as every household ref is minted."""
+    return _HOUSEHOLD_REF.match(text) is not None
+
+
 async def household_timeline(conn: AsyncConnection, household_ref: str) -> list[dict[str, Any]]:
-    """A household's entries, oldest first."""
+    """A household's entries, oldest first; none for text that is no household ref (it
+    could hold a NUL byte, which PostgreSQL's text refuses)."""
+    if not is_household_ref(household_ref):
+        return []
     rows = await conn.execute(
         select(entries).where(entries.c.household_ref == household_ref)
         .order_by(entries.c.time, entries.c.event_id)

@@ -135,7 +135,10 @@ def test_a_record_without_subject_is_refused_naming_the_subject() -> None:
 
 
 @pytest.mark.parametrize(("attribute", "value"), [
-    ("id", "not-a-uuid"), ("time", "2026-03-01T09:30:00"), ("correlationid", "x" * 201)])
+    ("id", "not-a-uuid"), ("time", "2026-03-01T09:30:00"), ("correlationid", "x" * 201),
+    # CloudEvents forbids control characters; PostgreSQL's jsonb refuses NUL (was a 500)
+    ("correlationid", "CASE\x00-0042"), ("source", "dinsos\ncase-system"),
+    ("correlationid", "a\x9fb")])
 def test_a_malformed_envelope_attribute_is_named(attribute: str, value: str) -> None:
     result = check("intake.household.v1", HOUSEHOLD.model_dump_json().encode(),
                    **{attribute: value})

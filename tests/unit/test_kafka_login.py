@@ -103,3 +103,29 @@ def test_a_service_that_cannot_connect_exits_naming_the_broker_and_its_login(
     assert str(exited.value.code) == (
         "public_works: could not connect to Kafka at 127.0.0.1:9092 (it is down or "
         "unreachable, or it refused the login of 'public_works')")
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"SINERGI_LOG_LEVEL": "verbose"}, "SINERGI_LOG_LEVEL"),
+    ({"SINERGI_METRICS_PORT": "abc"}, "SINERGI_METRICS_PORT"),
+    ({"SINERGI_METRICS_PORT": "70000"}, "SINERGI_METRICS_PORT"),
+    ({"SINERGI_HTTP_PORT": "-1"}, "SINERGI_HTTP_PORT"),
+    ({"SINERGI_API_TOKENS": "social:abc,education"}, "SINERGI_API_TOKENS"),
+])
+def test_a_bad_log_level_port_or_token_list_is_refused_at_start_naming_it(
+    env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(**env)
+    assert variable in str(refused.value)
+
+
+def test_a_token_list_refusal_does_not_echo_a_part_that_may_be_a_bare_token() -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(SINERGI_API_TOKENS="social:abc,9f8e7d-bare-token")
+    assert "part 2 is not agency:token" in str(refused.value)
+    assert "9f8e7d" not in str(refused.value)
+
+
+def test_the_log_level_is_read_in_any_case() -> None:
+    assert settings(SINERGI_LOG_LEVEL="debug").log_level == "DEBUG"
