@@ -67,7 +67,8 @@ class Access:
 def _service(name: str) -> Access:
     reads = frozenset(t.name for t in TOPICS.values() if name in t.readers)
     writes = {t.name for t in TOPICS.values() if name in t.writers}
-    writes |= {dead_letter_topic(topic) for topic in reads}
+    if reads:  # a record read may be refused to either (dead_letter_topic: by declared type)
+        writes |= {t.name for t in TOPICS.values() if t.kind is Kind.DEAD_LETTER}
     return Access(name, AGENCY_OF[name], reads, frozenset(writes), (f"{name}.",))
 
 

@@ -79,8 +79,9 @@ DEAD_LETTER = TopicSpec(
     "dlq_* headers", Kind.DEAD_LETTER, "original key", ("*",), ("operators",),
     partitions=3, retention_ms=30 * DAY_MS)
 INTAKE_DEAD_LETTER = TopicSpec(
-    "sinergi.intake.deadletter", "Refused Dinsos intake records; they may hold identity "
-    "numbers, so Dinsos alone reads them", Kind.DEAD_LETTER, "original key", ("social",),
+    "sinergi.intake.deadletter", "Refused Dinsos intake records, and any refused record that "
+    "declares an identity type; they may hold identity numbers, so Dinsos alone reads them",
+    Kind.DEAD_LETTER, "original key", ("*",),
     ("social",), partitions=3, retention_ms=30 * DAY_MS, identity_numbers=True)
 
 TOPICS: dict[str, TopicSpec] = {

@@ -33,6 +33,12 @@ DLQ_HEADERS = {
     "dlq_attempts": "How many attempts were made",
 }
 REPLAY_HEADER = "sinergi_replay_of"
+OPTIONAL_DLQ_HEADERS = {
+    "dlq_value_omitted": "Only when the record was too large to send again with these "
+                         "headers: its value's size in bytes. The letter has no value; the "
+                         "original stays at dlq_topic/dlq_partition/dlq_offset for that "
+                         "topic's retention",
+}
 
 
 def release() -> str:
@@ -82,7 +88,7 @@ def dead_letter_headers_schema() -> dict[str, Any]:
         "type": "object",
         "description": "The refused record's own headers (ce_* if it had them) plus these.",
         "properties": {name: {"type": "string", "description": text}
-                       for name, text in DLQ_HEADERS.items()},
+                       for name, text in {**DLQ_HEADERS, **OPTIONAL_DLQ_HEADERS}.items()},
         "required": list(DLQ_HEADERS),
     }
 

@@ -37,6 +37,7 @@ from services.cli.ops import (
     redact,
 )
 from services.runtime.db import make_engine, migrate
+from services.runtime.deadletter import VALUE_OMITTED
 from services.runtime.kafka import make_producer
 
 SCHEMA = "operations"
@@ -149,7 +150,9 @@ def show(offset: int = typer.Argument(..., help="The dead letter's offset."),
         console.print("  key and payload withheld: this topic carries NIK/KK identity numbers")
     else:
         console.print(f"  key: {(record.key or b'').decode('utf-8', 'replace')}", markup=False)
-        console.print(f"  payload:\n{_pretty(record.value)}", markup=False, soft_wrap=True)
+        console.print(f"  payload:\n{_pretty(record.value)}" if record.value is not None
+                      else "  payload omitted (see dlq_value_omitted)", markup=False,
+                      soft_wrap=True)
     try:
         history = asyncio.run(_history(settings.database_url, _coordinate(record)))
     except UserError as exc:  # the letter itself is shown; its replays need the database
@@ -197,9 +200,14 @@ async def _replay(servers: str, url: str, record: Record, operator: str,
                   force: bool) -> dict[str, Any]:
     h = header_map(record.headers)
     original = h.get("dlq_topic", "")
-    if original not in TOPICS or dead_letter_topic(original) != record.topic:
+    if original not in TOPICS or dead_letter_topic(original, h.get("ce_type")) != record.topic:
         raise UserError(f"{_coordinate(record)} names no catalogue topic it came from "
                         f"(dlq_topic={original!r})")
+    if VALUE_OMITTED in h:
+        raise UserError(f"{_coordinate(record)} was dead-lettered without its value "
+                        f"({h[VALUE_OMITTED]} bytes, too large with the dead-letter headers): "
+                        f"the original is at {original}/{h.get('dlq_partition')}/"
+                        f"{h.get('dlq_offset')} until that topic's retention")
     engine = make_engine(url, pool_size=1)
     try:
         async with reaching("PostgreSQL", database_address(url)):

@@ -24,6 +24,7 @@ from enum import StrEnum
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from contracts.codec import Event, decode
 from contracts.errors import ContractViolation
@@ -254,7 +255,11 @@ class RecordProcessor:
                     self._observer.dead_lettered(sub.name, failure.reason)
                     return Outcome.DEAD_LETTERED
                 except Exception as exc:  # the broker is down: the record must not be lost
-                    log.warning("dead_letter_retrying", error=repr(exc), retry_in=backoff)
+                    # Refused for good (its ACLs, say), the partition waits for an operator:
+                    # said at error level, as nothing else moves until it is fixed.
+                    level = log.error if isinstance(exc, TopicAuthorizationFailedError) \
+                        else log.warning
+                    level("dead_letter_retrying", error=repr(exc), retry_in=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
 

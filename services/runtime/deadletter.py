@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from contracts.catalogue import dead_letter_topic
 
@@ -11,6 +13,10 @@ DLQ_HEADERS = (
     "dlq_reason", "dlq_detail", "dlq_topic", "dlq_partition", "dlq_offset",
     "dlq_consumer_group", "dlq_first_failure", "dlq_attempts",
 )
+VALUE_OMITTED = "dlq_value_omitted"
+"""Only on a record too large to send again with the dead-letter headers: its value's size."""
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,18 @@ async def send_dead_letter(
         ("dlq_first_failure", failure.first_failure.astimezone(UTC).isoformat().encode()),
         ("dlq_attempts", str(failure.attempts).encode()),
     ]
-    await producer.send_and_wait(
-        dead_letter_topic(record.topic, _declared_type(record)), value=record.value,
-        key=record.key, headers=headers,
-    )
+    topic = dead_letter_topic(record.topic, _declared_type(record))
+    try:
+        await producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+    except MessageSizeTooLargeError:
+        # Within a few hundred bytes of the broker's limit, the record fits its own topic
+        # but not with these headers. Retried, it never would: the letter goes without its
+        # value, which stays at dlq_topic/dlq_partition/dlq_offset for that topic's
+        # retention, rather than stopping the partition for good.
+        size = len(record.value or b"")
+        log.error("dead_letter_value_omitted", bytes=size)
+        await producer.send_and_wait(topic, value=None, key=record.key,
+                                     headers=[*headers, (VALUE_OMITTED, str(size).encode())])
 
 
 def _declared_type(record: Record) -> str | None:

@@ -56,7 +56,8 @@ class OffsetCommits:
         """Commit what is pending and wait for every commit in flight; later ones are
         awaited where they start."""
         self._stopping = True
-        for timer in self._timers.values():
+        # A copy: a timer falling due while another is awaited here removes itself.
+        for timer in list(self._timers.values()):
             timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timer

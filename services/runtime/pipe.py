@@ -94,6 +94,7 @@ class PipeWriter:
         self._unwritten = 0  # frames given to the thread, not yet written
         self.queued_bytes = 0
         self.broken = False
+        self._closed = False
         self.frames = 0
         self.written_by_loop = 0
         self._thread = threading.Thread(target=self._run, name="relay-pipe", daemon=True)
@@ -103,6 +104,8 @@ class PipeWriter:
         """Write ``frame`` after every frame put before it."""
         self.frames += 1
         with self._lock:
+            if self._closed:  # its thread closes the descriptor, which may then be reused
+                return
             if not self._unwritten and len(frame) <= LOOP_WRITE_MAX_BYTES:
                 try:
                     written = os.write(self._fd, frame)
@@ -120,7 +123,10 @@ class PipeWriter:
         self._frames.put(frame)
 
     def close(self) -> None:
-        """Write what is queued, then close: the child's end of file."""
+        """Write what is queued, then close: the child's end of file. Later frames are
+        dropped (the next relay reads their rows from the table)."""
+        with self._lock:
+            self._closed = True
         self._frames.put(None)
 
     def _run(self) -> None:

@@ -167,11 +167,24 @@ class RelayProcess:
             if self._stopping:
                 return
             log.error("relay_process_exited", returncode=code, restart_in=self._restart_seconds)
+            await self._restart()
+
+    async def _restart(self) -> None:
+        """Start a new child, again and again until one starts: while none runs, commits
+        stay unsent in the table, and nothing else would publish them."""
+        while not self._stopping:
             await asyncio.sleep(self._restart_seconds)
-            if not self._stopping:
-                if self._pipe is not None:
-                    self._pipe.close()
+            if self._stopping:
+                return
+            pipe, self._pipe = self._pipe, None  # commits meanwhile are read from the table
+            if pipe is not None:
+                pipe.close()
+            try:
                 self._proc = await self._spawn()
+                return
+            except Exception as exc:  # fork or pipe refused: memory or descriptors short
+                log.error("relay_process_restart_failed", error=repr(exc),
+                          retry_in=self._restart_seconds)
 
 
 async def serve_relay(name: str, tables: ServiceTables, settings: Settings,

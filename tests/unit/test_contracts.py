@@ -233,3 +233,16 @@ def test_every_catalogue_type_is_one_an_envelope_accepts() -> None:
     # Emitted headers are built without the Envelope model: its type pattern is checked here.
     pattern = EventType.__metadata__[0].pattern
     assert [t for t in EVENTS if not re.fullmatch(pattern, t)] == []
+
+
+def test_every_consuming_service_may_write_wherever_its_refusals_are_routed() -> None:
+    # A Public Works intake declaring a household type goes to the intake dead-letter
+    # topic: refused by the broker, its sending would be retried for ever.
+    from contracts.access import ACCESS, SERVICES
+
+    for name in SERVICES:
+        access = ACCESS[name]
+        for topic in access.reads:
+            for event_type in (None, *EVENTS):
+                target = dead_letter_topic(topic, event_type)
+                assert access.may_write(target), (name, topic, event_type, target)

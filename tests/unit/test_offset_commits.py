@@ -104,3 +104,26 @@ async def test_merged_positions_are_committed_when_the_interval_is_up_without_an
     assert consumer.done == [10, 25]
     await offsets.finish()
     assert consumer.done == [10, 25]
+
+
+class QuickConsumer:
+    def __init__(self) -> None:
+        self.done: list[int] = []
+
+    async def commit(self, positions: dict[TopicPartition, int]) -> None:
+        self.done.append(positions[TP])
+
+
+async def test_a_timer_falling_due_while_finish_cancels_another_still_commits() -> None:
+    # Stopping, finish() cancels each consumer's timer and awaits it; meanwhile another
+    # consumer's timer fell due and removed itself from the timers being walked.
+    offsets = OffsetCommits(min_interval=60.0)
+    waiting, due = QuickConsumer(), QuickConsumer()
+    for consumer, first, later in ((waiting, 1, 2), (due, 10, 11)):
+        await offsets.commit(consumer, {TP: first})  # type: ignore[arg-type]
+        await offsets.commit(consumer, {TP: later})  # type: ignore[arg-type]
+    offsets._timers[due].cancel()  # its interval is up: it commits as soon as it runs
+    offsets._timers[due] = asyncio.create_task(offsets._later(due, 0))  # type: ignore[index]
+    await asyncio.sleep(0)  # that timer's sleep has begun: it removes itself next
+    await offsets.finish()
+    assert (waiting.done, due.done) == ([1, 2], [10, 11])

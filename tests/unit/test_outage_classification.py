@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.runtime.consumer import is_transient
 
@@ -40,3 +41,17 @@ def test_a_database_restarting_is_retried_not_dead_lettered(error: Exception) ->
 def test_a_constraint_violation_is_still_a_fault() -> None:
     violation = asyncpg.exceptions.UniqueViolationError("duplicate key value")
     assert not is_transient(wrapped(violation))
+
+
+@pytest.mark.parametrize("error", [
+    asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"),
+    asyncpg.exceptions.OutOfMemoryError("out of memory"),
+    asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+    asyncpg.exceptions.QueryCanceledError("canceling statement due to user request"),
+])
+def test_a_database_short_of_resources_is_retried_not_dead_lettered(error: Exception) -> None:
+    assert is_transient(wrapped(error))
+
+
+def test_a_pool_with_every_connection_busy_is_retried_not_dead_lettered() -> None:
+    assert is_transient(PoolTimeout("QueuePool limit of size 5 overflow 10 reached"))

@@ -1,5 +1,6 @@
 """The relay in a process of its own: the pipe's frames, and which records it waits for."""
 
+import asyncio
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 from services.runtime.pipe import LOOP_WRITE_MAX_BYTES, PipeFeed, PipeWriter, encode
 from services.runtime.relay import HANDOVER_WAIT_MIN_ROWS, Committed, OutboxRelay
 from services.runtime.relay import outgoing as relay_outgoing
+from services.runtime.relay_process import RelayProcess
 from services.runtime.tables import ServiceTables
 
 pytestmark = pytest.mark.unit
@@ -150,3 +152,58 @@ def test_a_committed_row_becomes_the_record_its_table_row_would() -> None:
                              '[["ce_id", "id-7"], ["ce_subject", "h-7"]]', b"{}"))
     assert (record.id, record.topic, record.key, record.headers, record.payload) == (
         7, "sinergi.test", b"h-7", [("ce_id", b"id-7"), ("ce_subject", b"h-7")], b"{}")
+
+
+def test_a_frame_put_after_close_is_dropped_not_written_to_a_reused_descriptor() -> None:
+    read, write = os.pipe()
+    writer = PipeWriter(write)
+    writer.put(b"first")
+    writer.close()
+    assert read_to_end(read) == b"first"  # end of file: the thread closed its descriptor
+    again_read, again_write = os.pipe()
+    assert again_write == write  # the lowest free numbers: the same again
+    writer.put(b"late")
+    os.close(again_write)
+    assert read_to_end(again_read) == b""
+
+
+class Child:
+    def __init__(self, returncode: int | None) -> None:
+        self.returncode = returncode
+        self.exited = asyncio.Event()
+        if returncode is not None:
+            self.exited.set()
+
+    async def wait(self) -> int:
+        await self.exited.wait()
+        return self.returncode or 0
+
+
+async def test_a_relay_that_cannot_be_started_again_is_retried_until_one_starts(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay, alive, spawned = RelayProcess("services.social", restart_seconds=0), Child(None), \
+        asyncio.Event()
+    attempts = iter([OSError(12, "Cannot allocate memory"), OSError(24, "Too many open files"),
+                     alive])
+    errors: list[str] = []
+
+    async def spawn(wait_ready: bool = False) -> Child:
+        outcome = next(attempts)
+        if isinstance(outcome, Exception):
+            raise outcome
+        spawned.set()
+        return outcome
+
+    monkeypatch.setattr(relay, "_spawn", spawn)
+    monkeypatch.setattr("services.runtime.relay_process.log.error",
+                        lambda event, **kw: errors.append(event))
+    relay._proc = Child(-9)  # type: ignore[assignment]  # killed
+    supervising = asyncio.create_task(relay._supervise())
+    await asyncio.wait_for(spawned.wait(), 5)
+    assert relay._proc is alive
+    assert errors == ["relay_process_exited", "relay_process_restart_failed",
+                      "relay_process_restart_failed"]
+    relay._stopping = True
+    alive.exited.set()
+    await asyncio.wait_for(supervising, 5)
