@@ -6,8 +6,11 @@ from contracts.events.intake import HouseholdIntake, Member, Relation
 
 SCHOOL_AGE = range(7, 19)
 """PKH's education component covers children aged 7 to 18 (SD to SMA)."""
-PRODUCTIVE_AGE = range(15, 65)
-"""BPS's productive (working) age: 15 to 64 years, whatever the relation to the head."""
+PRODUCTIVE_AGE = range(18, 65)
+"""A productive-age adult, whatever the relation to the head: an adult at 18 (a child is
+under 18 in Indonesia's child-protection law, UU 35/2014), of working age to 64 (BPS). BPS's
+working age starts at 15, but a 15-year-old is still referred to school, not given a
+business."""
 MAX_CHILDREN_PER_REFERRAL = 20
 """The most children one ``education.referred`` event may list (contract limit)."""
 
@@ -40,6 +43,6 @@ def has_productive_age_member(members: list[Member], on: date) -> bool:
 
 
 def grant_eligible(intake: HouseholdIntake, poverty_line: int) -> bool:
-    """Someone of productive age to run a business, and income strictly under the line."""
+    """An adult of productive age to run a business, and income strictly under the line."""
     return (intake.monthly_income < poverty_line
             and has_productive_age_member(intake.members, intake.assessed_on))

@@ -1,5 +1,7 @@
 """Assessment rules: pure functions over an intake record, no I/O."""
 
+from decimal import Decimal
+
 from contracts.events.intake import FloorMaterial, HousingSurvey
 from contracts.events.social import HousingNeed
 
@@ -9,6 +11,12 @@ MIN_FLOOR_AREA_PER_PERSON_M2 = 7.2
 
 def floor_area_per_person(survey: HousingSurvey, member_count: int) -> float:
     return survey.floor_area_m2 / member_count
+
+
+def is_crowded(survey: HousingSurvey, member_count: int) -> bool:
+    """Under 7.2 m² a person, exactly: in floats 64.8 m² for 9 people is 7.199999…"""
+    area = Decimal(repr(survey.floor_area_m2))  # the shortest decimal that is this float
+    return area < Decimal(repr(MIN_FLOOR_AREA_PER_PERSON_M2)) * member_count
 
 
 def housing_needs(survey: HousingSurvey, member_count: int) -> list[HousingNeed]:
@@ -28,7 +36,7 @@ def housing_needs(survey: HousingSurvey, member_count: int) -> list[HousingNeed]
         survey.floor_material is FloorMaterial.EARTH
         or not survey.walls_fit
         or not survey.roof_fit
-        or floor_area_per_person(survey, member_count) < MIN_FLOOR_AREA_PER_PERSON_M2
+        or is_crowded(survey, member_count)
     )
     if unfit:
         needs.append(HousingNeed.HOUSE_REHABILITATION)

@@ -179,3 +179,36 @@ async def test_attendance_for_an_unknown_pupil_is_dead_lettered_and_the_next_goe
         recorded = (await conn.execute(select(attendance.c.person_ref).where(
             attendance.c.person_ref.in_([child, stranger])))).scalars().all()
     assert recorded == [child]
+
+
+async def test_a_month_reported_twice_or_after_a_later_one_is_refused_and_the_first_stands(
+    stack_settings: Settings, engine: AsyncEngine, producer: Any
+) -> None:
+    household, child = new_ref("h"), new_ref("p")
+    async with education(stack_settings, engine):
+        await refer(producer, household, {child: 11})
+        await until(lambda: enrolled(engine, child), what="the child's enrolment")
+        await report(producer, child, "2026-02", 18)
+        again = await report(producer, child, "2026-02", 5)
+        earlier = await report(producer, child, "2026-01", 5)
+        await report(producer, child, "2026-03", 19)
+
+        async def march() -> list[Any]:
+            async with engine.connect() as conn:
+                return (await conn.execute(select(attendance.c.month).where(
+                    attendance.c.person_ref == child,
+                    attendance.c.month == "2026-03"))).all()
+
+        await until(march, what="the report behind the two refused ones")
+
+    letters = {dict(r.headers)["ce_id"]: dict(r.headers)
+               for r in await read_all(stack_settings, [DEAD_LETTER.name])
+               if dict(r.headers).get("ce_id") in (str(again.id).encode(),
+                                                   str(earlier.id).encode())}
+    assert letters[str(again.id).encode()]["dlq_reason"] == b"duplicate_month"
+    assert letters[str(earlier.id).encode()]["dlq_reason"] == b"month_out_of_order"
+    async with engine.connect() as conn:
+        months = (await conn.execute(
+            select(attendance.c.month, attendance.c.days_present)
+            .where(attendance.c.person_ref == child).order_by(attendance.c.month))).all()
+    assert [tuple(m) for m in months] == [("2026-02", 18), ("2026-03", 19)]

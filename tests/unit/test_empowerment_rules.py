@@ -92,12 +92,12 @@ def test_school_age_children_come_with_their_age_on_the_assessment_date() -> Non
 
 
 @pytest.mark.parametrize(("birth", "productive"), [
-    (born_years_before(15, days_later=1), False),  # 14, the day before the 15th birthday
-    (born_years_before(15), True),
+    (born_years_before(18, days_later=1), False),  # 17, the day before the 18th birthday
+    (born_years_before(18), True),
     (born_years_before(65, days_later=1), True),  # 64, the day before the 65th birthday
     (born_years_before(65), False),
 ])
-def test_productive_age_is_15_to_64_on_the_assessment_date(
+def test_a_productive_age_adult_is_18_to_64_on_the_assessment_date(
     birth: date, productive: bool
 ) -> None:
     assert has_productive_age_member([member(birth)], ON) is productive
@@ -111,9 +111,27 @@ def test_grant_needs_income_strictly_under_the_poverty_line(income: int, eligibl
     assert grant_eligible(household, LINE) is eligible
 
 
-def test_grant_needs_someone_of_productive_age() -> None:
+def test_grant_needs_an_adult_of_productive_age_not_a_school_age_teenager() -> None:
     elderly = intake([head(born_years_before(70))], income=500_000)
     assert not grant_eligible(elderly, LINE)
     with_teen = intake([head(born_years_before(70)),
-                        member(born_years_before(15), nik="6472011203100001")], income=500_000)
-    assert grant_eligible(with_teen, LINE)
+                        member(born_years_before(17), nik="6472011203100001")], income=500_000)
+    assert not grant_eligible(with_teen, LINE)
+    with_adult_child = intake([head(born_years_before(70)),
+                               member(born_years_before(18), nik="6472011203070001")],
+                              income=500_000)
+    assert grant_eligible(with_adult_child, LINE)
+
+
+@pytest.mark.parametrize(("birth", "assessed", "referred"), [
+    (date(2016, 2, 29), date(2023, 2, 28), False),  # 6: a leap-day child turns 7 on 1 March
+    (date(2016, 2, 29), date(2023, 3, 1), True),
+    (date(2004, 2, 29), date(2023, 2, 28), True),  # still 18
+    (date(2004, 2, 29), date(2023, 3, 1), False),  # 19
+    (date(2017, 2, 28), date(2024, 2, 29), True),  # assessed on a leap day: 7 the day before
+    (date(2017, 3, 1), date(2024, 2, 29), False),  # 7 only the day after
+])
+def test_school_age_bounds_hold_around_leap_days(
+    birth: date, assessed: date, referred: bool
+) -> None:
+    assert is_school_age_child(member(birth), assessed) is referred

@@ -50,6 +50,29 @@ def test_floor_area_exactly_at_the_minimum_per_person_is_fit() -> None:
     assert housing_needs(survey(floor_area_m2=area), member_count=5) == []
 
 
+# Areas as a surveyor writes them: in floats 64.8 / 9 is 7.199999999999999.
+@pytest.mark.parametrize(("area", "members"), [
+    (7.2, 1), (64.8, 9), (93.6, 13), (129.6, 18), (151.2, 21), (187.2, 26)])
+def test_exactly_the_minimum_per_person_is_fit_whatever_the_household_size(
+    area: float, members: int
+) -> None:
+    assert housing_needs(survey(floor_area_m2=area), member_count=members) == []
+
+
+@pytest.mark.parametrize(("area", "members"), [(7.19, 1), (64.79, 9), (187.19, 26)])
+def test_a_hundredth_of_a_square_metre_under_the_minimum_needs_rehabilitation(
+    area: float, members: int
+) -> None:
+    assert housing_needs(survey(floor_area_m2=area), member_count=members) == [
+        HousingNeed.HOUSE_REHABILITATION]
+
+
+@pytest.mark.parametrize("area", [0, -1.0])
+def test_a_survey_without_floor_area_is_refused_by_the_contract(area: float) -> None:
+    with pytest.raises(ValueError, match="floor_area_m2"):
+        survey(floor_area_m2=area)
+
+
 def test_floor_area_just_under_the_minimum_per_person_needs_rehabilitation() -> None:
     area = MIN_FLOOR_AREA_PER_PERSON_M2 * 5 - 0.01
     assert housing_needs(survey(floor_area_m2=area), member_count=5) == [
