@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from contracts.catalogue import shared_topics
+from services.demo.chaos import fresh_identities, run_tag
 from services.demo.deployment import all_definitions
 from services.demo.generator import generate
 from services.demo.quiesce import migrate_all
@@ -48,7 +49,8 @@ async def province(stack_settings: Settings) -> dict[str, list[dict[str, Any]]]:
     try:
         sim = Simulation(
             stack_settings.kafka_bootstrap_servers, engine, producer, definitions,
-            generate(HOUSEHOLDS, seed=11),
+            # New KK and NIK numbers each run: a kept stack has the last run's households.
+            fresh_identities(generate(HOUSEHOLDS, seed=11), run_tag()),
             stack_settings.pseudonym_key.get_secret_value().encode(), start=date(2025, 1, 1),
         )
         await sim.run(lambda month: procs.check_alive())

@@ -205,7 +205,7 @@ def test_cloudevents_and_dead_letter_headers_are_documented() -> None:
     assert tuple(DLQ_HEADERS) == RUNTIME_DLQ_HEADERS
 
 
-def test_export_writes_one_schema_per_type_that_validates_like_the_model(tmp_path: Path) -> None:
+def test_export_writes_one_closed_schema_per_type_tagged_with_its_topic(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli(), ["contracts", "export", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     files = {p.stem for p in (tmp_path / "schemas").glob("*.json")}

@@ -4,6 +4,7 @@ batches finished within the interval are committed together."""
 import asyncio
 
 import pytest
+import structlog.testing
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
 
@@ -21,10 +22,12 @@ class SlowConsumer:
         self.started: list[int] = []
         self.done: list[int] = []
         self.release = asyncio.Event()
+        self.began = asyncio.Event()
         self.fail = fail
 
     async def commit(self, positions: dict[TopicPartition, int]) -> None:
         self.started.append(positions[TP])
+        self.began.set()
         await self.release.wait()
         if self.fail:
             raise CommitFailedError("rebalanced")
@@ -34,7 +37,7 @@ class SlowConsumer:
 async def test_the_handler_goes_on_while_its_commit_is_in_flight() -> None:
     consumer, offsets = SlowConsumer(), OffsetCommits()
     await offsets.commit(consumer, {TP: 10})  # type: ignore[arg-type]
-    await asyncio.sleep(0)  # the commit task starts
+    await consumer.began.wait()  # the commit is in flight; the handler got control back
     assert consumer.started == [10] and consumer.done == []
     consumer.release.set()
     await offsets.finish()
@@ -65,9 +68,12 @@ async def test_after_finish_a_commit_completes_before_the_handler_returns() -> N
 async def test_a_refused_commit_is_logged_not_raised() -> None:
     consumer, offsets = SlowConsumer(fail=True), OffsetCommits()
     consumer.release.set()
-    await offsets.commit(consumer, {TP: 40})  # type: ignore[arg-type]
-    await offsets.finish()
+    with structlog.testing.capture_logs() as logged:
+        await offsets.commit(consumer, {TP: 40})  # type: ignore[arg-type]
+        await offsets.finish()
     assert consumer.started == [40] and consumer.done == []
+    assert [e["event"] for e in logged] == ["offset_commit_skipped"]
+    assert "rebalanced" in logged[0]["error"]
 
 
 class RecordingConsumer:
@@ -86,7 +92,7 @@ async def test_batches_finished_within_the_interval_are_committed_together() -> 
     consumer, offsets = RecordingConsumer(), OffsetCommits(min_interval=60.0)
     for position in (10, 20, 30):
         await offsets.commit(consumer, {TP: position})  # type: ignore[arg-type]
-    await asyncio.sleep(0)  # the first commit task runs
+    await consumer.committed.wait()  # the first commit
     assert consumer.done == [10]  # the others wait for the interval
     await offsets.finish()
     assert consumer.done == [10, 30]

@@ -146,7 +146,9 @@ async def test_rereading_every_topic_from_the_start_changes_no_visit(
     before = await db.fetch("SELECT * FROM health_office.visits ORDER BY household_ref")
 
     # Offsets lost (a new group id, say): everything is read again from the beginning.
-    replay = Config(planner.bootstrap_servers, planner.database_url, f"{GROUP}.reread")
+    # A group of its own each run: a kept stack keeps an earlier run's offsets.
+    replay = Config(planner.bootstrap_servers, planner.database_url,
+                    f"{GROUP}.reread-{uuid.uuid4().hex[:8]}")
     stop = asyncio.Event()
     task = asyncio.create_task(run(replay, stop))
     try:
