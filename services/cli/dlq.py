@@ -149,8 +149,10 @@ def show(offset: int = typer.Argument(..., help="The dead letter's offset."),
     if identity:
         console.print("  key and payload withheld: this topic carries NIK/KK identity numbers")
     else:
-        console.print(f"  key: {(record.key or b'').decode('utf-8', 'replace')}", markup=False)
-        console.print(f"  payload:\n{_pretty(record.value)}" if record.value is not None
+        # Masked here too: a Dinsos record misrouted under an unknown type lands here.
+        console.print(f"  key: {redact((record.key or b'').decode('utf-8', 'replace'))}",
+                      markup=False)
+        console.print(f"  payload:\n{redact(_pretty(record.value))}" if record.value is not None
                       else "  payload omitted (see dlq_value_omitted)", markup=False,
                       soft_wrap=True)
     try:

@@ -7,7 +7,6 @@ printed, only their envelope headers.
 
 import asyncio
 import logging
-import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -29,13 +28,13 @@ from contracts.catalogue import TOPICS, Kind, TopicSpec
 from contracts.codec import decode
 from contracts.envelope import Envelope, EnvelopeError
 from contracts.errors import ContractViolation
+from contracts.identity import redact
 from services.cli.environment import cli_settings
 from services.cli.errors import UserError, err, friendly_errors
 
 KAFKA_TIMEOUT = 10.0
 console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-IDENTITY_NUMBER = re.compile(r"(?<!\d)\d{16}(?!\d)")
 
 
 def register(app: typer.Typer) -> None:
@@ -127,11 +126,6 @@ def catalogue_topic(name: str) -> TopicSpec:
     if name not in TOPICS:
         raise UserError(f"{name} is not a catalogue topic; `sinergi topics` lists them")
     return TOPICS[name]
-
-
-def redact(text: str) -> str:
-    """Mask anything shaped like a NIK or KK number (16 digits): a header may hold one."""
-    return IDENTITY_NUMBER.sub("[16 digits withheld]", text)
 
 
 def header_map(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:

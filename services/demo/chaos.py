@@ -158,8 +158,9 @@ class ChaosSimulation(Simulation):
         futures = []
         for out in outgoing:
             spec = spec_for(type(out.data))
-            envelope = new_envelope(type=spec.type, source=out.source, subject=out.key,
-                                    correlationid=out.key, causationid=None)
+            subject = self.subject(out)
+            envelope = new_envelope(type=spec.type, source=out.source, subject=subject,
+                                    correlationid=subject, causationid=None)
             headers, payload = encode(envelope, out.data)
             futures.append(await self.producer.send(spec.topic, value=payload,
                                                     key=out.key.encode(), headers=headers))

@@ -55,6 +55,15 @@ class Simulation:
     tickets: dict[tuple[str, str], UUID] = field(default_factory=dict)
     pupils: set[str] = field(default_factory=set)
     published: int = 0
+    cases: dict[str, str] = field(default_factory=dict)
+    """The Dinsos case system's case number of each KK number it has sent."""
+
+    def subject(self, out: Outgoing) -> str:
+        """What a record's envelope names: a Dinsos record its case number, never the KK
+        number it is keyed by (the envelope's subject and correlation id are logged)."""
+        if out.source != DINSOS:
+            return out.key
+        return self.cases.setdefault(out.key, f"CASE-{len(self.cases) + 1:06d}")
 
     def ref(self, plan: HouseholdPlan) -> str:
         return household_ref(self.pseudonym_key, plan.intake.kk_number)
@@ -80,7 +89,7 @@ class Simulation:
     async def _send(self, outgoing: Iterator[Outgoing]) -> None:
         for out in outgoing:
             await publish_record(self.producer, out.data, key=out.key, source=out.source,
-                                 subject=out.key, wait=False)
+                                 subject=self.subject(out), wait=False)
             self.published += 1
         await self.producer.flush()
 

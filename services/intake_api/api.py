@@ -13,6 +13,7 @@ topic its agency does not write (``services.runtime.auth.postable_types``).
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
@@ -23,8 +24,11 @@ from contracts.ids import new_event_id
 from services.intake_api.outbox import write_intake
 from services.intake_api.validation import ATTRIBUTES, Refusal, intake_types, validate
 from services.runtime.auth import AgencyTokens, postable_types
+from services.runtime.failures import is_transient
 from services.runtime.health import health_router
 from services.runtime.service import ServiceRuntime
+
+log = structlog.get_logger()
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:
@@ -84,7 +88,19 @@ def create_app(runtime: ServiceRuntime, tokens: AgencyTokens | None = None) -> F
         if isinstance(checked, Refusal):
             requests.labels(label, checked.reason.value).inc()
             return _refusal(checked)
-        new = await write_intake(runtime.engine, runtime.definition.tables, checked)
+        try:
+            new = await write_intake(runtime.engine, runtime.definition.tables, checked)
+        except Exception as exc:  # nothing was stored: the system may post it again
+            transient = is_transient(exc)
+            log.error("intake_not_stored", event_type=event_type, error=repr(exc),
+                      transient=transient)
+            requests.labels(label, "not_stored").inc()
+            if transient:
+                return JSONResponse({"reason": "store_unavailable", "detail": "the intake "
+                                     "could not be stored just now; post it again"},
+                                    status_code=503, headers={"Retry-After": "5"})
+            return JSONResponse({"reason": "store_failed", "detail": "the intake could not "
+                                 "be stored; nothing was kept"}, status_code=500)
         requests.labels(label, "accepted" if new else "duplicate").inc()
         return JSONResponse({"event_id": str(checked.envelope.id), "type": event_type,
                              "duplicate": not new}, status_code=202)

@@ -17,8 +17,10 @@ def make_engine(url: str, pool_size: int = 5) -> AsyncEngine:
     # of a service's time.
     # No pre-ping: it costs a round trip per transaction, and a connection that died with
     # a database restart already fails as transient (retried, and the pool drops it).
+    # Hidden parameters: an error's text (a traceback's last line) would otherwise carry
+    # the statement's values, on Dinsos's side and the intake API's NIK and KK numbers.
     return create_async_engine(
-        url, pool_size=pool_size, pool_pre_ping=False,
+        url, pool_size=pool_size, pool_pre_ping=False, hide_parameters=True,
         json_serializer=_dumps, json_deserializer=orjson.loads,
     )
 

@@ -13,6 +13,7 @@ import structlog
 from structlog.types import EventDict
 
 from contracts.envelope import Envelope
+from contracts.identity import redact
 
 _HANDLING: ContextVar[Envelope | None] = ContextVar("sinergi_handling", default=None)
 
@@ -44,7 +45,8 @@ def add_event_context(logger: Any, method: str, event_dict: EventDict) -> EventD
     if envelope is not None:
         event_dict.setdefault("event_id", str(envelope.id))
         event_dict.setdefault("event_type", envelope.type)
-        event_dict.setdefault("correlation_id", envelope.correlationid)
+        # An agency's own case id: a case system keyed by KK number could send that.
+        event_dict.setdefault("correlation_id", redact(envelope.correlationid))
     return event_dict
 
 

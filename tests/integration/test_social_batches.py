@@ -62,8 +62,8 @@ pytestmark = pytest.mark.integration
 def intake_record(data: Contract, offset: int, kk_number: str) -> Record:
     envelope = new_envelope(type=("intake.household.v1" if isinstance(data, HouseholdIntake)
                                   else "intake.income.v1"),
-                            source="dinsos-case-system", subject=kk_number,
-                            correlationid=kk_number, causationid=None)
+                            source="dinsos-case-system", subject=f"CASE-{kk_number[-6:]}",
+                            correlationid=f"CASE-{kk_number[-6:]}", causationid=None)
     headers, payload = encode(envelope, data)
     return Record(SOCIAL_INTAKE.name, 0, offset, kk_number.encode(), payload, tuple(headers))
 
