@@ -6,6 +6,7 @@ consumer validates region codes exactly as the producers do.
 
 import csv
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from importlib import resources
 
@@ -44,3 +45,12 @@ def check_region_code(code: str) -> str:
             f"{code!r} is not a BPS code of an East Kalimantan kabupaten/kota ({known})"
         )
     return code
+
+
+WITA = timezone(timedelta(hours=8), "WITA")
+"""East Kalimantan's time (UTC+8): a date an agency's staff would write is a WITA date."""
+
+
+def local_date(moment: datetime) -> date:
+    """The WITA date of an aware moment."""
+    return moment.astimezone(WITA).date()

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.regions import local_date
 from services.cli.environment import cli_settings
 from services.cli.errors import friendly_errors
 from services.runtime.db import make_engine
@@ -86,7 +87,7 @@ def sla_command(
 
     async def read(conn: AsyncConnection) -> tuple[list[dict[str, Any]], ...]:
         return (await flags_without_ticket(conn, timedelta(hours=hours), now),
-                await tickets_past_due(conn, now.date()),
+                await tickets_past_due(conn, local_date(now)),
                 await risks_without_follow_up(conn))
 
     with friendly_errors():
@@ -95,7 +96,7 @@ def sla_command(
             f"Housing flags without a works ticket after {hours:g} h",
             ("time", "household_ref", "region_code", "hours_waiting", "needs"), flags, limit))
         console.print(_sla_table(
-            f"Works tickets past due on {now.date()}",
+            f"Works tickets past due on {local_date(now)} (WITA)",
             ("due_on", "days_overdue", "ticket_id", "household_ref", "need"), tickets, limit))
         console.print(_sla_table(
             "Dropout risks without a case follow-up",

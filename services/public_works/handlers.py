@@ -18,6 +18,7 @@ from contracts.events.public_works import (
 )
 from contracts.events.social import HousingFlagged, HousingNeed
 from contracts.ids import new_event_id
+from contracts.regions import local_date
 from services.public_works.lifecycle import InvalidTransition, TicketStatus, is_late, next_status
 from services.public_works.rules import due_on
 from services.public_works.tables import tickets
@@ -39,7 +40,7 @@ async def open_tickets(
 ) -> None:
     """Open exactly one works ticket per need of the flag, each caused by the flag."""
     flag = event.data
-    flagged_on = event.envelope.time.date()
+    flagged_on = local_date(event.envelope.time)  # the day Kaltim staff would write
     for need in flag.needs:
         ticket_id = new_event_id()
         due = due_on(need, flagged_on, due_days)

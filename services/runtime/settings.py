@@ -16,7 +16,9 @@ DEV_API_TOKENS = ",".join(f"{agency}:dev-only-{agency}-token-not-for-production"
 
 class Settings(BaseSettings):
     # An error names the variable, never its value: some hold keys, passwords and tokens.
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", hide_input_in_errors=True)
+    # An empty variable is an unset one (compose's ${VAR:-} passes an unset value as empty).
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", hide_input_in_errors=True,
+                                      env_ignore_empty=True)
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"

@@ -1,6 +1,5 @@
 """What other agencies tell Dinsos: works tickets from Public Works, pupils from Education."""
 
-from datetime import timedelta, timezone
 
 from sqlalchemy import select, update
 
@@ -12,6 +11,7 @@ from contracts.events.public_works import (
     WorksTicketRejected,
 )
 from contracts.events.social import FollowUpOpened, HousingNeed, Resolution
+from contracts.regions import WITA
 from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.graduation import RESOLVED, NeedStatus
@@ -20,7 +20,6 @@ from services.social.progress import graduate_if_ready, resolve_need
 from services.social.store import lock_household, need_of_ticket, not_registered
 from services.social.tables import dropout_risks, household_needs
 
-WITA = timezone(timedelta(hours=8), "WITA")
 """East Kalimantan's clock (Waktu Indonesia Tengah, no daylight saving)."""
 
 

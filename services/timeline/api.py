@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.regions import local_date
 from services.runtime.auth import AgencyTokens, forbidden, may_see, visible_types
 from services.runtime.settings import Settings
 from services.timeline.page import page_routes
@@ -30,7 +31,8 @@ from services.timeline.queries import (
 )
 
 Hours = Annotated[float, Query(ge=0, le=24 * 366, description="Flags older than this many hours")]
-Today = Annotated[date | None, Query(description="The day to judge due dates by (UTC today)")]
+Today = Annotated[date | None, Query(description="The day to judge due dates by (today in "
+                                                 "WITA, UTC+8)")]
 
 REPORTS_ON = {"/sla/flags-without-ticket": FLAGGED, "/sla/tickets-past-due": TICKET_OPENED,
               "/sla/risks-without-follow-up": DROPOUT_RISK, "/funnel": REGISTERED}
@@ -84,7 +86,7 @@ def create_app(engine: AsyncEngine, tokens: AgencyTokens | None = None) -> FastA
 
     @report("/sla/tickets-past-due")
     async def get_tickets_past_due(today: Today = None) -> dict[str, Any]:
-        day = today or datetime.now(UTC).date()
+        day = today or local_date(datetime.now(UTC))
         async with engine.connect() as conn:
             tickets = await tickets_past_due(conn, day)
         return {"today": day.isoformat(), "count": len(tickets), "tickets": tickets}

@@ -5,14 +5,13 @@ entry's data in the reader's language, falling back to the stored (English) summ
 """
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
-from contracts.regions import kaltim_regions
+from contracts.regions import WITA, kaltim_regions
 
 LANGS = ("id", "en")
 DEFAULT_LANG = "id"
-WITA = timezone(timedelta(hours=8), "WITA")
 """East Kalimantan's clock (Waktu Indonesia Tengah, UTC+8)."""
 
 TEXT: dict[str, tuple[str, str]] = {

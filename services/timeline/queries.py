@@ -153,16 +153,21 @@ async def funnel(conn: AsyncConnection) -> list[dict[str, Any]]:
     e = entries.c
     reached = {
         "flagged": e.type == FLAGGED,
-        "housing_fixed": and_(e.type == RESOLVED, e.data["open_needs"].as_integer() == 0),
         "in_school": e.type == ENROLLED,
         "grant": e.type == GRANT_AWARDED,
         "graduated": e.type == GRADUATED,
     }
+    # Fixed: a resolution left no need open after the last flag. A later flag (a
+    # re-assessment finding a new need) reopens the household; both come from Dinsos's
+    # clock, so their times compare.
+    all_resolved = and_(e.type == RESOLVED, e.data["open_needs"].as_integer() == 0)
+    fixed = (func.max(e.time).filter(all_resolved) > func.max(e.time).filter(e.type == FLAGGED))
     households = (
         select(
             # Social registers a household once; min() keeps this a hash aggregate, no sort.
             func.min(e.region_code).filter(e.type == REGISTERED).label("region_code"),
             *(func.bool_or(cond).label(stage) for stage, cond in reached.items()),
+            fixed.label("housing_fixed"),
         )
         .where(e.type.in_((REGISTERED, FLAGGED, RESOLVED, ENROLLED, GRANT_AWARDED, GRADUATED)))
         .group_by(e.household_ref)
@@ -172,7 +177,8 @@ async def funnel(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(
         select(
             h.region_code, func.count().label("registered"),
-            *(func.count().filter(h[stage]).label(stage) for stage in reached),
+            *(func.count().filter(h[stage]).label(stage) for stage in STAGES
+              if stage != "registered"),
         )
         .where(h.region_code.is_not(None))  # not registered (yet): no region to count it in
         .group_by(h.region_code)

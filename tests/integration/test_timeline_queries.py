@@ -22,7 +22,7 @@ from contracts.events import education as edu
 from contracts.events import public_works as pw
 from contracts.events import social
 from contracts.events.social import HousingNeed, Resolution
-from contracts.regions import kaltim_regions
+from contracts.regions import kaltim_regions, local_date
 from services.cli.reports import reports_app
 from services.runtime.auth import parse_tokens
 from services.runtime.settings import Settings
@@ -228,6 +228,29 @@ async def test_funnel_counts_distinct_households_in_the_region_they_registered_i
                for n in d.values())
 
 
+async def test_a_need_flagged_after_the_household_was_fixed_reopens_it_in_the_funnel(
+    engine: AsyncEngine,
+) -> None:
+    fixed, reopened = new_ref(), new_ref()
+    t0 = datetime(2025, 2, 1, tzinfo=UTC)
+    entries = []
+    for ref in (fixed, reopened):
+        entries += [event(registered(ref, "6409"), ref, t0),
+                    event(flagged(ref, "6409"), ref, t0 + timedelta(days=1)),
+                    event(resolved(ref, "6409", 0), ref, t0 + timedelta(days=30))]
+    later = social.HousingFlagged(household_ref=reopened, region_code="6409",
+                                  village="Loa Janan", needs=[HousingNeed.SANITATION])
+    entries.append(event(later, reopened, t0 + timedelta(days=60)))  # a re-assessment
+    async with engine.connect() as conn:
+        before = by_code(await funnel(conn))["6409"]
+    await project(engine, *entries)
+    async with engine.connect() as conn:
+        after = by_code(await funnel(conn))["6409"]
+
+    assert {s: after[s] - before[s] for s in ("registered", "flagged", "housing_fixed")} == {
+        "registered": 2, "flagged": 2, "housing_fixed": 1}
+
+
 def client(engine: AsyncEngine) -> httpx.AsyncClient:
     token = parse_tokens(Settings().api_tokens.get_secret_value())["operators"]
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(engine)),
@@ -267,7 +290,7 @@ async def test_sla_endpoints_report_breaches_and_refuse_bad_parameters(
     assert [f for f in default["flags"] if f["household_ref"] == ref] == []
     assert [t["ticket_id"] for t in tickets["tickets"] if t["household_ref"] == ref] == [
         str(ticket.ticket_id)]
-    assert tickets["today"] == now.date().isoformat()
+    assert tickets["today"] == local_date(now).isoformat()  # WITA
     assert [t for t in on_due_day["tickets"] if t["household_ref"] == ref] == []
     assert [r["event_id"] for r in risks["risks"] if r["household_ref"] == ref] == [
         str(dropout.envelope.id)]

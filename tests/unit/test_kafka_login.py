@@ -9,7 +9,7 @@ from services.public_works.bootstrap import build
 from services.runtime import main
 from services.runtime.kafka import TopicsMissing
 from services.runtime.kafka_login import broker_security, client_login
-from services.runtime.settings import Settings, load_settings
+from services.runtime.settings import DEV_API_TOKENS, Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +129,12 @@ def test_a_token_list_refusal_does_not_echo_a_part_that_may_be_a_bare_token() ->
 
 def test_the_log_level_is_read_in_any_case() -> None:
     assert settings(SINERGI_LOG_LEVEL="debug").log_level == "DEBUG"
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # compose passes ${SINERGI_API_TOKENS:-} as an empty value when the deployer sets none
+    for name in ("SINERGI_API_TOKENS", "SINERGI_LOG_LEVEL", "KAFKA_SECURITY_PROTOCOL"):
+        monkeypatch.setenv(name, "")
+    loaded = Settings()
+    assert loaded.api_tokens.get_secret_value() == DEV_API_TOKENS
+    assert loaded.log_level == "INFO" and loaded.kafka_security_protocol is None

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.regions import local_date
 from services.timeline import i18n
 from services.timeline.i18n import t
 from services.timeline.page.chart import STAGE_COLOURS, funnel_chart
@@ -66,7 +67,7 @@ async def overview_page(engine: AsyncEngine, lang: str) -> Html:
     async with engine.connect() as conn:
         regions = await funnel(conn)
         flags = await flags_without_ticket(conn, timedelta(hours=SLA_HOURS), now)
-        tickets = await tickets_past_due(conn, now.date())
+        tickets = await tickets_past_due(conn, local_date(now))
         risks = await risks_without_follow_up(conn)
     for ticket in tickets:
         ticket["event_id"] = ticket["opened_event_id"]
