@@ -94,7 +94,8 @@ def sla_command(
         flags, tickets, risks = asyncio.run(_query(read))
         console.print(_sla_table(
             f"Housing flags without a works ticket after {hours:g} h",
-            ("time", "household_ref", "region_code", "hours_waiting", "needs"), flags, limit))
+            ("time", "household_ref", "region_code", "hours_waiting", "needs_without_ticket"),
+            flags, limit))
         console.print(_sla_table(
             f"Works tickets past due on {local_date(now)} (WITA)",
             ("due_on", "days_overdue", "ticket_id", "household_ref", "need"), tickets, limit))

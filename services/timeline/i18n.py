@@ -89,7 +89,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "sla.more": ("… dan {count} lainnya", "… and {count} more"),
     "sla.col.household": ("Rumah tangga", "Household"),
     "sla.col.waiting": ("Menunggu", "Waiting"),
-    "sla.col.needs": ("Kebutuhan", "Needs"),
+    "sla.col.needs": ("Kebutuhan tanpa tiket", "Needs without a ticket"),
     "sla.col.need": ("Kebutuhan", "Need"),
     "sla.col.due": ("Tenggat", "Due"),
     "sla.col.overdue": ("Terlambat", "Overdue"),

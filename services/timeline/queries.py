@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Text, and_, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.base import HOUSEHOLD_REF_PATTERN
@@ -66,16 +67,20 @@ async def flags_without_ticket(
     conn: AsyncConnection, older_than: timedelta = timedelta(hours=24),
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Housing flags older than ``older_than`` (strictly) that no works ticket was opened for."""
+    """Housing flags older than ``older_than`` (strictly) with a need no works ticket was
+    opened for: ``needs`` are the flag's, ``needs_without_ticket`` those still waiting."""
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     flag, ticket = entries.alias("flag"), entries.alias("ticket")
-    has_ticket = select(ticket.c.event_id).where(
+    need = ticket.c.data["need"].astext
+    ticketed = select(func.coalesce(func.array_agg(need.distinct()), cast([], ARRAY(Text)))).where(
         ticket.c.type == TICKET_OPENED, ticket.c.causation_id == flag.c.event_id
-    ).exists()
+    ).scalar_subquery()
+    waiting = func.jsonb_array_length(flag.c.data["needs"]) > func.cardinality(ticketed)
     rows = await conn.execute(
-        select(flag).where(flag.c.type == FLAGGED, flag.c.time < now - older_than, ~has_ticket)
+        select(flag, ticketed.label("ticketed"))
+        .where(flag.c.type == FLAGGED, flag.c.time < now - older_than, waiting)
         .order_by(flag.c.time, flag.c.event_id)
     )
     return [
@@ -84,6 +89,7 @@ async def flags_without_ticket(
             "region_code": r.region_code, "time": r.time.isoformat(),
             "hours_waiting": round((now - r.time).total_seconds() / 3600, 1),
             "needs": r.data.get("needs", []),
+            "needs_without_ticket": [n for n in r.data.get("needs", []) if n not in r.ticketed],
         }
         for r in rows
     ]

@@ -126,7 +126,25 @@ async def test_flag_is_late_only_when_older_than_24_hours_and_no_ticket_was_caus
     assert [UUID(f["event_id"]) for f in late] == [unserved.envelope.id, just_over.envelope.id]
     assert late[1]["hours_waiting"] == 24.0
     assert late[0]["household_ref"] == house and late[0]["needs"] == [WATER.value]
+    assert late[0]["needs_without_ticket"] == [WATER.value]
     assert within_three_days == []
+
+
+async def test_a_flag_with_a_ticket_for_one_need_but_not_another_is_still_late(
+    engine: AsyncEngine,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    ref = new_ref()
+    both = social.HousingFlagged(household_ref=ref, region_code="6472", village="Loa Janan",
+                                 needs=[WATER, HousingNeed.SANITATION])
+    flag = event(both, ref, at=now - timedelta(days=2))
+    water = event(opened(ref, flag.envelope.id, date(2025, 3, 1)), ref, at=now - timedelta(days=2),
+                  cause=flag.envelope.id)
+    await project(engine, flag, water)
+    async with engine.connect() as conn:
+        late = [f for f in await flags_without_ticket(conn, now=now) if f["household_ref"] == ref]
+    assert [(f["needs"], f["needs_without_ticket"]) for f in late] == [
+        ([WATER.value, HousingNeed.SANITATION.value], [HousingNeed.SANITATION.value])]
 
 
 async def test_ticket_due_today_is_not_past_due_but_one_due_yesterday_is_until_closed(

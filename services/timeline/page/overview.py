@@ -75,7 +75,7 @@ async def overview_page(engine: AsyncEngine, lang: str) -> Html:
     sla = join([
         sla_list("sla.flags", flags, lang, [
             ("overview.region", lambda r: i18n.region(r["region_code"])),
-            ("sla.col.needs", lambda r: i18n.needs_text(r["needs"], lang)),
+            ("sla.col.needs", lambda r: i18n.needs_text(r["needs_without_ticket"], lang)),
             ("sla.col.waiting", lambda r: t("sla.hours", lang, hours=round(r["hours_waiting"])))],
             hours=SLA_HOURS),
         sla_list("sla.tickets", tickets, lang, [
