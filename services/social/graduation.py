@@ -1,6 +1,7 @@
 """When a household graduates from assistance: a pure function, no I/O."""
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 from enum import StrEnum
 
 REPORTS_TO_GRADUATE = 3
@@ -47,3 +48,10 @@ def graduates(
         and all(status in RESOLVED for status in needs)
         and children_at_risk == 0
     )
+
+
+def graduation_date(on: date, conditions_met_on: Iterable[date]) -> date:
+    """The day a household graduates: the day of the record that completed its conditions,
+    but never before a report or resolution they rest on (a field update may arrive months
+    late, dated the day the work was done)."""
+    return max([on, *conditions_met_on])

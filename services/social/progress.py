@@ -7,11 +7,17 @@ from sqlalchemy import func, update
 
 from contracts.events.social import HouseholdGraduated, HousingNeed, HousingNeedResolved, Resolution
 from services.runtime.unit_of_work import UnitOfWork
-from services.social.graduation import NeedStatus, consecutive_at_or_above, graduates
+from services.social.graduation import (
+    NeedStatus,
+    consecutive_at_or_above,
+    graduates,
+    graduation_date,
+)
 from services.social.store import (
     Household,
     children_at_risk,
     income_history,
+    last_report_and_resolution,
     need_statuses,
     open_need_count,
 )
@@ -55,6 +61,7 @@ async def graduate_if_ready(
                       await children_at_risk(conn, household.ref))
     if not ready:
         return
+    on = graduation_date(on, await last_report_and_resolution(conn, household.ref))
     await conn.execute(
         update(households).where(households.c.household_ref == household.ref)
         .values(graduated_on=on, updated_at=func.now())

@@ -48,6 +48,16 @@ async def income_history(conn: AsyncConnection, ref: str) -> list[int]:
     return [int(v) for v in rows.scalars()]
 
 
+async def last_report_and_resolution(conn: AsyncConnection, ref: str) -> list[date]:
+    """The dates of the latest income report and the latest resolved need, where any."""
+    report = select(func.max(income_reports.c.reported_on)).where(
+        income_reports.c.household_ref == ref).scalar_subquery()
+    resolution = select(func.max(household_needs.c.resolved_on)).where(
+        household_needs.c.household_ref == ref).scalar_subquery()
+    row = (await conn.execute(select(report, resolution))).one()
+    return [d for d in row if d is not None]
+
+
 async def need_statuses(conn: AsyncConnection, ref: str) -> list[NeedStatus]:
     rows = await conn.execute(
         select(household_needs.c.status).where(household_needs.c.household_ref == ref))

@@ -1,8 +1,15 @@
 """Graduation at each boundary: three reports at the line, needs resolved, no child at risk."""
 
+from datetime import date
+
 import pytest
 
-from services.social.graduation import NeedStatus, consecutive_at_or_above, graduates
+from services.social.graduation import (
+    NeedStatus,
+    consecutive_at_or_above,
+    graduates,
+    graduation_date,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +70,16 @@ def test_a_rejected_and_acknowledged_need_counts_as_resolved() -> None:
 
 def test_a_child_at_dropout_risk_blocks_graduation() -> None:
     assert not graduates([LINE] * 3, LINE, DONE, children_at_risk=1)
+
+
+@pytest.mark.parametrize(("on", "met", "day"), [
+    (date(2025, 11, 28), [date(2025, 10, 28), date(2025, 7, 1)], date(2025, 11, 28)),
+    # a completion dated 1 July arriving after October's third good report
+    (date(2025, 7, 1), [date(2025, 10, 28), date(2025, 7, 1)], date(2025, 10, 28)),
+    (date(2025, 9, 1), [date(2025, 10, 28)], date(2025, 10, 28)),  # a late, back-dated report
+    (date(2025, 10, 28), [], date(2025, 10, 28)),
+])
+def test_a_household_graduates_no_earlier_than_the_records_it_rests_on(
+    on: date, met: list[date], day: date
+) -> None:
+    assert graduation_date(on, met) == day
