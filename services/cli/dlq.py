@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.catalogue import DEAD_LETTER, DEAD_LETTER_TOPICS, TOPICS, dead_letter_topic
 from contracts.export import REPLAY_HEADER
+from contracts.identity import redact
 from services.cli.environment import cli_settings
 from services.cli.errors import UserError, err, friendly_errors
 from services.cli.ops import (
@@ -34,7 +35,6 @@ from services.cli.ops import (
     kafka,
     reaching,
     read_range,
-    redact,
 )
 from services.runtime.db import make_engine, migrate
 from services.runtime.deadletter import VALUE_OMITTED

@@ -11,7 +11,7 @@ from contracts.events.public_works import (
     WorksTicketRejected,
 )
 from contracts.events.social import FollowUpOpened, HousingNeed, Resolution
-from contracts.regions import WITA
+from contracts.regions import local_date
 from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
 from services.social.graduation import RESOLVED, NeedStatus
@@ -120,5 +120,5 @@ async def close_dropout_risk(
                dropout_risks.c.reengaged_event_id.is_(None))
         .values(reengaged_event_id=event.envelope.id)
     )
-    published_on = event.envelope.time.astimezone(WITA).date()
+    published_on = local_date(event.envelope.time)
     await graduate_if_ready(uow, household, published_on, event.envelope.id, poverty_line)

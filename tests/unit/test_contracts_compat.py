@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 from contracts import compat
 from contracts.catalogue import EVENTS, TOPICS, Kind
 from contracts.compat import Contracts, compare, current
-from contracts.export import DLQ_HEADERS, asyncapi_document, export
+from contracts.export import DLQ_HEADERS, OPTIONAL_DLQ_HEADERS, asyncapi_document, export
 from services.cli import contracts_cmd
 from services.cli.contracts_cmd import SNAPSHOT
 from services.runtime.deadletter import DLQ_HEADERS as RUNTIME_DLQ_HEADERS
+from services.runtime.deadletter import VALUE_OMITTED
 
 pytestmark = pytest.mark.unit
 
@@ -203,6 +204,7 @@ def test_cloudevents_and_dead_letter_headers_are_documented() -> None:
             "ce_causationid", "ce_specversion"} <= set(headers["properties"])
     assert "ce_causationid" not in headers["required"]
     assert tuple(DLQ_HEADERS) == RUNTIME_DLQ_HEADERS
+    assert tuple(OPTIONAL_DLQ_HEADERS) == (VALUE_OMITTED,)
 
 
 def test_export_writes_one_closed_schema_per_type_tagged_with_its_topic(tmp_path: Path) -> None:
