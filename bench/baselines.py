@@ -6,8 +6,9 @@
   batch. No validation, no database. The issue's targets are ratios to this loop.
 - bare loop at Dinsos's fan-out: the same, but each record consumed is answered with the
   records Dinsos emitted for one household in its alone phase (its outbox rows, read back:
-  the same count, keys, headers and payloads, about 4.4 a record). No validation, no
-  database: what the broker allows for Dinsos's shape of work.
+  the same count, keys, headers and payloads, about 4.4 a record, each to a bench topic
+  standing for the one it went to). No validation, no database: what the broker allows for
+  Dinsos's shape of work. ``bench.floor`` adds the inbox and outbox rows.
 - bare loop, per record: the same, but each record is produced, awaited and committed
   before the next is handled (the shape of the services' current processing).
 - asyncpg: rows the size of an outbox row (the intake's payload and headers) inserted
@@ -21,19 +22,28 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.cpu import CpuSplit, per_unit_us
 from bench.workload import IntakeRecord, send_all
 from services.runtime.kafka import make_producer
 
 BATCH = 500
 
 
-Output = tuple[bytes, bytes, list[tuple[str, bytes]]]
-"""A record to produce: key, value, headers."""
+Output = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+"""A record to produce: the topic it went to, key, value, headers."""
+
+
+def sink_topics(prefix: str, outputs: Sequence[Sequence[Output]]) -> dict[str, str]:
+    """A bench topic for each topic the outputs went to (as many partitions as ``_topics``
+    gives, the catalogue's default), so the broker sees the same spread of a record's
+    answers over topics and partitions as Dinsos's relay gives it."""
+    return {topic: f"{prefix}.{topic}" for topic in sorted({o[0] for rs in outputs for o in rs})}
 
 
 @dataclass(frozen=True)
@@ -41,15 +51,21 @@ class Rate:
     count: int
     seconds: float
     produced: int | None = None
+    cpu_seconds: dict[str, float | None] | None = None
+    """CPU seconds by part over the timed window (``CpuSplit.stop``), when measured."""
 
     @property
     def per_second(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else 0.0
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return {"count": self.count, "seconds": round(self.seconds, 3),
                 "per_second": round(self.per_second, 1),
-                **({} if self.produced is None else {"produced": self.produced})}
+                **({} if self.produced is None else {"produced": self.produced}),
+                **({} if self.cpu_seconds is None else {
+                    "cpu_us_per_record": per_unit_us(self.cpu_seconds, self.count),
+                    "machine_busy_cores": round((self.cpu_seconds["machine"] or 0.0)
+                                                / self.seconds, 2) if self.seconds > 0 else None})}
 
 
 async def _topics(bootstrap: str, names: list[str], create: bool, replication: int) -> None:
@@ -72,13 +88,17 @@ async def _topics(bootstrap: str, names: list[str], create: bool, replication: i
 
 async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
                     per_record: bool = False, replication: int = 1,
-                    outputs: Sequence[Sequence[Output]] = ()) -> Rate:
+                    outputs: Sequence[Sequence[Output]] = (), split: CpuSplit | None = None
+                    ) -> Rate:
     """Messages per second through consume → produce, timed from the first record fetched.
 
     With ``outputs``, the n-th record consumed is answered with ``outputs[n % len]``
-    instead of itself (batches only)."""
+    instead of itself (batches only). With ``split``, the CPU each part used over the same
+    window."""
     source, sink = f"bench.loop.{tag}.in", f"bench.loop.{tag}.out"
-    await _topics(bootstrap, [source, sink], create=True, replication=replication)
+    sinks = sink_topics(sink, outputs)
+    topics = [source, sink, *sinks.values()]
+    await _topics(bootstrap, topics, create=True, replication=replication)
     producer = make_producer(bootstrap, f"bench-loop-{tag}")
     await producer.start()
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench.loop.{tag}",
@@ -92,6 +112,8 @@ async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
             batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
             if batches and not began:
                 began = time.perf_counter()
+                if split is not None:
+                    split.start()
             for tp, batch in batches.items():
                 if per_record:
                     for r in batch:
@@ -100,9 +122,9 @@ async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
                         await consumer.commit({tp: r.offset + 1})
                     produced += len(batch)
                 elif outputs:
-                    futures = [await producer.send(sink, value, key, headers=headers)
+                    futures = [await producer.send(sinks[topic], value, key, headers=headers)
                                for n in range(done, done + len(batch))
-                               for key, value, headers in outputs[n % len(outputs)]]
+                               for topic, key, value, headers in outputs[n % len(outputs)]]
                     for f in futures:
                         await f
                     await consumer.commit({tp: batch[-1].offset + 1})
@@ -115,11 +137,12 @@ async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
                     await consumer.commit({tp: batch[-1].offset + 1})
                     produced += len(batch)
                 done += len(batch)
-        return Rate(done, time.perf_counter() - began, produced)
+        seconds = time.perf_counter() - began
+        return Rate(done, seconds, produced, None if split is None else split.stop())
     finally:
         await consumer.stop()
         await producer.stop()
-        await _topics(bootstrap, [source, sink], create=False, replication=replication)
+        await _topics(bootstrap, topics, create=False, replication=replication)
 
 
 async def emitted_per_household(database_url: str, schema: str, rows: int) -> list[list[Output]]:
@@ -128,14 +151,14 @@ async def emitted_per_household(database_url: str, schema: str, rows: int) -> li
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         found = await conn.fetch(
-            f"SELECT key, headers::text AS headers, payload FROM {schema}.outbox "
+            f"SELECT topic, key, headers::text AS headers, payload FROM {schema}.outbox "
             "ORDER BY id DESC LIMIT $1", rows)
     finally:
         await conn.close()
     groups: dict[str, list[Output]] = {}
     for r in reversed(found):
         groups.setdefault(r["key"], []).append(
-            (r["key"].encode(), bytes(r["payload"]),
+            (r["topic"], r["key"].encode(), bytes(r["payload"]),
              [(k, v.encode()) for k, v in json.loads(r["headers"])]))
     return list(groups.values())
 

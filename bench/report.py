@@ -23,7 +23,17 @@ DEFINITIONS = {
     "bare_fan_out.per_second": "records consumed over first fetch → last commit, each answered "
                                "with the records Dinsos emitted for one household in its "
                                "alone phase (bare_fan_out.produced in all)",
+    "outbox_loop.per_second": "the same as bare_loop, with one transaction a batch writing an "
+                              "inbox row and an outbox row a record, marked sent once the "
+                              "broker acknowledged them (bench/floor.py)",
+    "outbox_fan_out.per_second": "the same as bare_fan_out, with one transaction a batch "
+                                 "writing an inbox row a record and the answers' outbox rows, "
+                                 "marked sent once the broker acknowledged them (bench/floor.py)",
+    "baselines.*.cpu_us_per_record": "CPU µs per record consumed over the same window: "
+                                     "postgresql, kafka, rest (the bench's loop and everything "
+                                     "else), machine",
     "social_alone_vs_fan_out": "Dinsos alone over the bare loop at Dinsos's fan-out, same run",
+    "social_alone_vs_outbox_fan_out": "Dinsos alone over outbox_fan_out, same run",
     "latency": "per ticket: timeline.entries.recorded_at of public_works.ticket.opened.v1 "
                "minus the time its household's intake was handed to the producer "
                "(database clock corrected to this machine's)",
@@ -68,10 +78,13 @@ def ratios(run: dict[str, Any]) -> dict[str, float | None]:
         out["pipeline"] = round(run["pipeline"]["events_per_second"] / loop, 3)
     for name, res in run.get("alone", {}).items():
         out[f"{name}_alone"] = round(res["per_second"] / loop, 3)
-    fan_out = run["baselines"].get("bare_fan_out", {}).get("per_second")
-    if fan_out:
-        out["bare_fan_out"] = round(fan_out / loop, 3)
-        out["social_alone_vs_fan_out"] = round(run["alone"]["social"]["per_second"] / fan_out, 3)
+    if rate := run.get("baselines", {}).get("outbox_loop", {}).get("per_second"):
+        out["outbox_loop"] = round(rate / loop, 3)
+    for key, versus in (("bare_fan_out", "social_alone_vs_fan_out"),
+                        ("outbox_fan_out", "social_alone_vs_outbox_fan_out")):
+        if rate := run["baselines"].get(key, {}).get("per_second"):
+            out[key] = round(rate / loop, 3)
+            out[versus] = round(run["alone"]["social"]["per_second"] / rate, 3)
     return out
 
 
@@ -98,8 +111,12 @@ def table(run: dict[str, Any]) -> Table:
     fan_out = base.get("bare_fan_out", {})
     per = fan_out["produced"] / fan_out["count"] if fan_out.get("count") else 0.0
     names = {"bare_loop": "bare aiokafka consume → produce (batches of 500)",
+             "outbox_loop": "bare loop with an inbox row and an outbox row a record (one "
+                            "transaction a batch, marked sent once acknowledged)",
              "bare_fan_out": "bare loop at Dinsos's fan-out (each record consumed → one "
                              f"household's Dinsos records, {per:.1f} a record)",
+             "outbox_fan_out": "bare loop at Dinsos's fan-out with an inbox row and its "
+                               "outbox rows (as above)",
              "bare_loop_per_record": "bare loop, one record at a time (send, await, commit)",
              "executemany": "asyncpg executemany, 500 rows per transaction",
              "copy": "asyncpg COPY, 500 rows per transaction",
@@ -107,7 +124,7 @@ def table(run: dict[str, Any]) -> Table:
     for key, label in names.items():
         if key in base:
             b = base[key]
-            unit = "msg/s" if key.startswith("bare") else "rows/s"
+            unit = "msg/s" if key.startswith(("bare", "outbox")) else "rows/s"
             rel = "1.000" if key == "bare_loop" else _ratio(r.get(key), "")
             t.add_row(label, f"{b['count']:,}", f"{b['seconds']:.2f}",
                       _rate(b["per_second"], unit), rel, "")
@@ -117,9 +134,11 @@ def table(run: dict[str, Any]) -> Table:
         t.add_row(f"{name} alone (drains its pre-filled input{busy_text(a)})",
                   f"{a['consumed']:,}", f"{a['seconds']:.2f}", _rate(a["per_second"], "msg/s"),
                   _ratio(r.get(f"{name}_alone")), _mib(a["peak_rss_mib"]))
-        if name == "social" and "social_alone_vs_fan_out" in r:
-            t.add_row("  social alone / bare loop at Dinsos's fan-out", "", "", "",
-                      _ratio(r["social_alone_vs_fan_out"]), "")
+        for versus, label in (("social_alone_vs_fan_out", "bare loop at Dinsos's fan-out"),
+                              ("social_alone_vs_outbox_fan_out",
+                               "bare loop at Dinsos's fan-out with inbox and outbox")):
+            if name == "social" and versus in r:
+                t.add_row(f"  social alone / {label}", "", "", "", _ratio(r[versus]), "")
     if "pipeline" in run:
         p = run["pipeline"]
         t.add_section()
@@ -222,11 +241,21 @@ def cores_bound(machine_us: float | None, cores: int | None) -> float | None:
     return cores * 1_000_000 / machine_us
 
 
+BASELINE_CPU_LABELS = {
+    "bare_loop": "bare loop, per record",
+    "outbox_loop": "bare loop with inbox and outbox, per record",
+    "bare_fan_out": "bare loop at Dinsos's fan-out, per record",
+    "outbox_fan_out": "bare loop at Dinsos's fan-out with inbox and outbox, per record",
+}
+
+
 def cpu_table(run: dict[str, Any], cores: int | None = None) -> Table | None:
     """CPU time per unit of work by process, and the machine's busy cores, per phase; for a
     service alone, the rate every core allows at that cost (``cores_bound``), and its
     ratio to the bare loop."""
-    phases = [(f"{name} alone, per record", a) for name, a in run.get("alone", {}).items()]
+    base = run.get("baselines", {})
+    phases = [(label, base[key]) for key, label in BASELINE_CPU_LABELS.items() if key in base]
+    phases += [(f"{name} alone, per record", a) for name, a in run.get("alone", {}).items()]
     phases += [(f"{key}, per household", run[key]) for key in ("pipeline", "latency")
                if key in run]
     phases = [(label, p) for label, p in phases

@@ -20,7 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import baselines, phases, profiling
+from bench import baselines, floor, phases, profiling
+from bench.cpu import CpuSplit
 from bench.phases import Bench
 from bench.probes import Meter
 from bench.report import DEFINITIONS, print_result, ratios, write_json
@@ -131,11 +132,17 @@ async def measure_size(b: Bench, settings: Settings, args: argparse.Namespace,
         tag = f"{os.getpid()}_{size}"
         kafka = settings.kafka_bootstrap_servers
         run["baselines"] = {
-            "bare_loop": (await baselines.bare_loop(kafka, records, tag)).as_dict(),
+            "bare_loop": (await baselines.bare_loop(
+                kafka, records, tag, split=CpuSplit(b.infra))).as_dict(),
             "bare_loop_per_record": (await baselines.bare_loop(
                 kafka, records[:PER_RECORD], f"{tag}_1", per_record=True)).as_dict(),
             **{k: v.as_dict() for k, v in (await baselines.db_inserts(
                 settings.database_url, records, tag)).items()},
+            # The premise (about 0.5 with a transaction a batch), one answer a record.
+            "outbox_loop": (await floor.outbox_loop(
+                kafka, settings.database_url, records, f"{tag}_floor1",
+                [[("echo", r.key, r.value, list(r.headers))] for r in distinct],
+                split=CpuSplit(b.infra))).as_dict(),
         }
     if "alone" in wanted:
         run["alone"] = {}
@@ -148,7 +155,11 @@ async def measure_size(b: Bench, settings: Settings, args: argparse.Namespace,
                     settings.database_url, "social", run["alone"]["social"]["produced"])
                 run["baselines"]["bare_fan_out"] = (await baselines.bare_loop(
                     settings.kafka_bootstrap_servers, records, f"{tag}_fan_out",
-                    outputs=outputs)).as_dict()
+                    outputs=outputs, split=CpuSplit(b.infra))).as_dict()
+                console.print(f"[{size}] bare loop at Dinsos's fan-out, with inbox and outbox")
+                run["baselines"]["outbox_fan_out"] = (await floor.outbox_loop(
+                    settings.kafka_bootstrap_servers, settings.database_url, records,
+                    f"{tag}_floor", outputs, split=CpuSplit(b.infra))).as_dict()
     if wanted & {"pipeline", "latency"}:
         console.print(f"[{size}] pipeline")
         run["pipeline"], procs = await phases.pipeline(b, size, args.warmup)

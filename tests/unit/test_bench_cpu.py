@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from bench.cpu import CpuSplit, own_seconds, per_unit_us, runqueue_seconds
-from bench.report import busy_text, cores_bound, cpu_table
+from bench.report import busy_text, cores_bound, cpu_table, ratios
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +112,24 @@ def test_the_cpu_table_shows_a_services_bound_beside_the_bare_loop() -> None:
     assert social.rstrip(" │").endswith("5,000 msg/s (0.25)")
     [pipeline] = [line for line in lines if "pipeline" in line]
     assert "msg/s" not in pipeline
+
+
+def test_the_baselines_cost_and_bound_are_shown_beside_the_services() -> None:
+    run = {"households": 10,
+           "baselines": {"bare_loop": {"per_second": 20_000.0,
+                                       "cpu_us_per_record": {"rest": 60.0, "machine": 100.0},
+                                       "machine_busy_cores": 1.2},
+                         "outbox_fan_out": {"per_second": 4_000.0,
+                                            "cpu_us_per_record": {"postgresql": 150.0,
+                                                                  "machine": 500.0}}},
+           "alone": {"social": {"per_second": 2_000.0,
+                                "cpu_us_per_record": {"machine": 800.0}}}}
+    console = Console(width=250, record=True)
+    console.print(cpu_table(run, cores=2))
+    lines = console.export_text().splitlines()
+    [loop] = [line for line in lines if "bare loop, per record" in line]
+    assert loop.rstrip(" │").endswith("20,000 msg/s (1.00)")
+    [floor] = [line for line in lines if "inbox and outbox, per record" in line]
+    assert "150" in floor and floor.rstrip(" │").endswith("4,000 msg/s (0.20)")
+    assert ratios(run)["outbox_fan_out"] == 0.2
+    assert ratios(run)["social_alone_vs_outbox_fan_out"] == 0.5
