@@ -1,6 +1,7 @@
 """Where the CLI finds Kafka and PostgreSQL: the environment first, then the local stack."""
 
 import os
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 
@@ -9,9 +10,11 @@ from services.runtime.settings import Settings, describe
 from services.stack import StackError, stack_env
 
 
-def cli_settings() -> Settings:
+def cli_settings(servers: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment; Kafka and PostgreSQL from ``servers`` if given (a
+    stack's ``env()``), else the environment's, else the local stack's."""
     names = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
-    env = {n: os.environ[n] for n in names if os.environ.get(n)}
+    env = dict(servers) if servers else {n: os.environ[n] for n in names if os.environ.get(n)}
     if len(env) < len(names):
         try:
             env = {**stack_env(), **env}

@@ -3,6 +3,7 @@
 import asyncio
 import sys
 from pathlib import Path
+from typing import cast
 
 import typer
 from rich.console import Console
@@ -15,6 +16,7 @@ from services.cli.reports import reports_app
 from services.runtime.db import make_engine
 from services.stack import Stack, stack_dir
 from services.stack.cli import stack_app
+from services.stack.stack import PARTS, Part
 from services.timeline.queries import household_timeline
 
 app = typer.Typer(
@@ -41,19 +43,29 @@ def demo(
 
     with friendly_errors():
         stack = Stack()
-        was_running = {s.name for s in stack.status() if s.state == "running"}
+        was_running = {s.name.split("-")[0] for s in stack.status() if s.state == "running"}
         if not was_running:
-            stack.down(purge=True)  # a demo that starts the stack starts from empty data
+            # A stack of its own, from empty data, in a folder of its own: data kept with
+            # 'sinergi stack down' stays as it was.
+            stack = Stack(stack_dir() / "demo")
+            stack.down(purge=True)
         console.print("Provisioning Kafka (KRaft) and PostgreSQL ...")
         stack.up()
-        for part in stack.status():
-            console.print(f"  {part.name}: {part.state} at {part.address}")
+        started: list[Part] = [cast(Part, p) for p in PARTS if p not in was_running and any(
+            s.name.split("-")[0] == p for s in stack.status() if s.state == "running")]
+        for status in stack.status():
+            console.print(f"  {status.name}: {status.state} at {status.address}")
         try:
-            run_demo(cli_settings(), households, seed, out, stack_dir() / "logs")
+            run_demo(cli_settings(stack.env() if not was_running else None), households, seed,
+                     out, stack.root / "logs")
         finally:
             if not was_running:
                 stack.down(purge=True)
                 console.print("Stack stopped and its data removed; no process left running.")
+            elif started:
+                for part in started:
+                    stack.stop_part(part)
+                console.print(f"Stopped what the demo started ({', '.join(started)}), data kept.")
 
 
 @app.command()

@@ -50,10 +50,10 @@ class Settings(BaseSettings):
         description="Retired pseudonym keys, comma-separated, during a key rotation",
     )
     poverty_line: int = Field(
-        default=4_543_264, validation_alias="SINERGI_POVERTY_LINE",
+        default=4_543_264, gt=0, validation_alias="SINERGI_POVERTY_LINE",
         description="Rupiah per poor household per month (BPS Kaltim, September 2024)",
     )
-    replication_factor: int = Field(default=1, validation_alias="SINERGI_REPLICATION_FACTOR")
+    replication_factor: int = Field(default=1, ge=1, validation_alias="SINERGI_REPLICATION_FACTOR")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", validation_alias="SINERGI_LOG_LEVEL")
     relay_poll_seconds: float = Field(

@@ -148,7 +148,9 @@ class Stack:
         return result
 
     def env(self) -> dict[str, str]:
-        """``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` of the stack, for subprocesses."""
+        """``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` of the stack, for subprocesses;
+        on a cluster of its own also ``SINERGI_REPLICATION_FACTOR`` (3 at most), so the
+        topics services create are replicated as the cluster allows."""
         state = self._load()
         env = {}
         for part in PARTS:
@@ -157,6 +159,9 @@ class Stack:
                 raise StackError(f"{part} is not up; run 'sinergi stack up' first")
             if value:
                 env[ENV[part]] = value
+        brokers = self.config["brokers"]
+        if brokers > 1 and not state.get(KAFKA, {}).get("external"):
+            env["SINERGI_REPLICATION_FACTOR"] = str(min(3, brokers))
         return env
 
     def stop_part(self, part: Part, hard: bool = False) -> None:

@@ -31,6 +31,10 @@ def test_demo_shows_the_funnel_a_story_and_a_chart_and_leaves_no_process_running
     tmp_path: Path,
 ) -> None:
     stack_dir = REPO / ".stack" / "e2e-demo"
+    # A stopped stack whose data was kept ('sinergi stack down'): the demo runs beside it.
+    kept = stack_dir / "postgres" / "data" / "kept-by-the-operator"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text("a stopped stack's data")
     env = {k: v for k, v in os.environ.items()
            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     env["SINERGI_STACK_DIR"] = str(stack_dir)
@@ -50,3 +54,4 @@ def test_demo_shows_the_funnel_a_story_and_a_chart_and_leaves_no_process_running
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "no process left running" in out
     assert processes_mentioning(str(stack_dir)) == []
+    assert kept.read_text() == "a stopped stack's data"

@@ -95,8 +95,10 @@ async def read_partition(bootstrap: str, run: str, at_least: int) -> list[int]:
 async def test_every_acknowledged_record_is_consumed_after_its_partition_leader_is_killed(
     cluster: Stack,
 ) -> None:
-    bootstrap = cluster.env()["KAFKA_BOOTSTRAP_SERVERS"]
-    await ensure_topics(bootstrap, replication_factor=3)
+    env = cluster.env()
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    # What 'sinergi stack env' hands the services of a three-node stack.
+    await ensure_topics(bootstrap, replication_factor=int(env["SINERGI_REPLICATION_FACTOR"]))
 
     async def described_by_every_broker() -> tuple[dict[str, Any], dict[str, str]] | None:
         partition, configs = await describe(bootstrap)  # a broker may not know the topic yet

@@ -111,8 +111,11 @@ def test_a_service_that_cannot_connect_exits_naming_the_broker_and_its_login(
     ({"SINERGI_METRICS_PORT": "70000"}, "SINERGI_METRICS_PORT"),
     ({"SINERGI_HTTP_PORT": "-1"}, "SINERGI_HTTP_PORT"),
     ({"SINERGI_API_TOKENS": "social:abc,education"}, "SINERGI_API_TOKENS"),
+    ({"SINERGI_POVERTY_LINE": "0"}, "SINERGI_POVERTY_LINE"),
+    ({"SINERGI_POVERTY_LINE": "-5"}, "SINERGI_POVERTY_LINE"),
+    ({"SINERGI_REPLICATION_FACTOR": "0"}, "SINERGI_REPLICATION_FACTOR"),
 ])
-def test_a_bad_log_level_port_or_token_list_is_refused_at_start_naming_it(
+def test_a_bad_log_level_port_token_list_poverty_line_or_replication_is_refused_at_start_naming_it(
     env: dict[str, str], variable: str
 ) -> None:
     with pytest.raises(ValidationError) as refused:
