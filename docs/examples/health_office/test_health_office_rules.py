@@ -1,11 +1,22 @@
 """The visit rules, the consumer's settings and dead-letter headers: no broker, no database."""
 
+import asyncio
 from datetime import date
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from health_office.consumer import TOPICS, USED_TYPES, Config, dead_letter
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
+from health_office.consumer import (
+    TOPICS,
+    USED_TYPES,
+    Config,
+    Stopped,
+    dead_letter,
+    is_transient,
+    persistently,
+)
 from health_office.rules import Reason, visit_for
 
 from contracts.events.education import DropoutRisk
@@ -59,10 +70,13 @@ def test_consumer_reads_the_catalogue_topics_of_the_types_it_uses() -> None:
 
 
 class CapturingProducer:
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.limit = limit
 
     async def send_and_wait(self, topic: str, **kwargs: Any) -> None:
+        if self.limit is not None and len(kwargs["value"] or b"") > self.limit:
+            raise MessageSizeTooLargeError()
         self.sent.append({"topic": topic, **kwargs})
 
 
@@ -93,3 +107,58 @@ async def test_sasl_settings_make_valid_kafka_clients() -> None:
         assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert ("ssl_context" in tls, "ssl_context" in local) == (True, False)
     assert Config("b", "postgresql+asyncpg://u:p@db/x").dsn == "postgresql://u:p@db/x"
+
+
+async def test_a_letter_too_large_with_its_headers_goes_without_its_value_saying_so() -> None:
+    record = ConsumerRecord("sinergi.social.housing", 1, 5, 0, 0, b"h-1", b"x" * 100, None, 3,
+                            100, [("ce_id", b"e-1")])
+    producer = CapturingProducer(limit=50)
+    await dead_letter(producer, record, "health_office.visits",  # type: ignore[arg-type]
+                      "handler_error", "boom")
+    [sent] = producer.sent
+    assert sent["value"] is None
+    assert dict(sent["headers"])["dlq_value_omitted"] == b"100"
+    assert dict(sent["headers"])["dlq_offset"] == b"5"
+
+
+@pytest.mark.parametrize(("failure", "transient"), [
+    (asyncpg.TooManyConnectionsError("too many clients"), True),  # 53300
+    (asyncpg.DeadlockDetectedError("deadlock"), True),  # 40P01
+    (asyncpg.ConnectionDoesNotExistError("gone"), True),  # 08003
+    (asyncpg.UniqueViolationError("duplicate key"), False),  # the record's, for good
+    (KafkaConnectionError(), True),
+    (KafkaTimeoutError(), True),
+    (MessageSizeTooLargeError(), False),
+    (ConnectionRefusedError(), True),
+    (ValueError("a bug"), False),
+])
+def test_outages_and_shortages_are_retried_and_the_records_own_faults_are_not(
+    failure: Exception, transient: bool
+) -> None:
+    assert is_transient(failure) is transient
+
+
+async def test_a_stop_ends_the_wait_for_an_outage_leaving_the_record_unfinished() -> None:
+    stop, tried = asyncio.Event(), asyncio.Event()
+
+    async def down() -> None:
+        tried.set()
+        raise ConnectionRefusedError()
+
+    waiting = asyncio.create_task(persistently(down, "handling an event", stop))
+    await tried.wait()
+    stop.set()
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(waiting, 10)  # a hang fails as a timeout, not as a pass
+
+
+async def test_a_fault_that_is_not_an_outage_is_raised_at_once() -> None:
+    attempts = []
+
+    async def refused() -> None:
+        attempts.append(1)
+        raise asyncpg.UniqueViolationError("duplicate key")
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await persistently(refused, "handling an event")
+    assert attempts == [1]

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+)
 from aiokafka.helpers import create_ssl_context
 
 from contracts.catalogue import dead_letter_topic, spec_for
@@ -24,6 +30,7 @@ from contracts.codec import Event, decode
 from contracts.errors import ContractViolation
 from contracts.events.education import DropoutRisk
 from contracts.events.social import HousingFlagged
+from contracts.regions import local_date
 from health_office import store
 from health_office.rules import visit_for
 
@@ -33,8 +40,24 @@ T = TypeVar("T")
 USED = [spec_for(model) for model in (HousingFlagged, DropoutRisk)]
 USED_TYPES = {spec.type for spec in USED}
 TOPICS = sorted({spec.topic for spec in USED})
-TRANSIENT = (OSError, TimeoutError, KafkaError, asyncpg.PostgresConnectionError,
-             asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError)
+# The database's state, not the record's: connection lost (08), serialization failure and
+# deadlock, too many connections, disk full or out of memory (53), a statement cancelled and
+# the server shutting down or starting up (57...). Dead-lettered, every record would be
+# refused while it lasts.
+TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53", "57014", "57P01", "57P02", "57P03")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage or a shortage that goes away by itself: retry in place."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "") or "").startswith(TRANSIENT_SQLSTATES)
+    if isinstance(exc, KafkaError):  # not e.g. a record too large or a denied topic
+        return exc.retriable or isinstance(exc, KafkaTimeoutError)
+    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError)
+
+
+class Stopped(Exception):
+    """Asked to stop while waiting out an outage: the record stays unfinished."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +110,10 @@ async def run(config: Config, stop: asyncio.Event) -> None:
             batch = await consumer.getmany(timeout_ms=500)
             for tp, records in batch.items():
                 for record in records:
-                    outcome = await process(record, pool, producer, config.group_id)
+                    try:
+                        outcome = await process(record, pool, producer, config.group_id, stop)
+                    except Stopped:
+                        return  # its offset is not committed: the next run reads it again
                     log.info("%s %s/%s/%s", outcome, tp.topic, tp.partition, record.offset)
                     try:
                         await consumer.commit({tp: record.offset + 1})
@@ -102,7 +128,7 @@ async def run(config: Config, stop: asyncio.Event) -> None:
 
 
 async def process(record: ConsumerRecord, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                  group: str) -> str:
+                  group: str, stop: asyncio.Event | None = None) -> str:
     ce_type = dict(record.headers).get("ce_type") or b""
     if ce_type.decode("utf-8", "replace") not in USED_TYPES:
         return "ignored"  # other types on our topics, and versions we do not use
@@ -110,17 +136,19 @@ async def process(record: ConsumerRecord, pool: asyncpg.Pool, producer: AIOKafka
         event = decode(record.topic, record.headers, record.value)
     except ContractViolation as violation:
         return await dead_letter(producer, record, group, violation.reason.value,
-                                 violation.detail)
+                                 violation.detail, stop)
     try:
-        return await persistently(lambda: handle(pool, event), "handling an event")
+        return await persistently(lambda: handle(pool, event), "handling an event", stop)
+    except Stopped:
+        raise
     except Exception as exc:  # a bug or a value our database refuses: park it, move on
         log.exception("handler failed")
-        return await dead_letter(producer, record, group, "handler_error", repr(exc))
+        return await dead_letter(producer, record, group, "handler_error", repr(exc), stop)
 
 
 async def handle(pool: asyncpg.Pool, event: Event) -> str:
     envelope = event.envelope
-    visit = visit_for(event.data, envelope.time.astimezone(UTC).date())
+    visit = visit_for(event.data, local_date(envelope.time))  # the day in Kaltim (WITA)
     async with pool.acquire() as conn, conn.transaction():
         if not await store.claim(conn, envelope.id, envelope.type):
             return "duplicate"
@@ -130,7 +158,7 @@ async def handle(pool: asyncpg.Pool, event: Event) -> str:
 
 
 async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, group: str,
-                      reason: str, detail: str) -> str:
+                      reason: str, detail: str, stop: asyncio.Event | None = None) -> str:
     """The record unchanged on Sinergi's dead-letter topic, with the dlq_* headers."""
     headers = [(k, v) for k, v in record.headers if v is not None and not k.startswith("dlq_")]
     headers += [(k, str(v).encode()) for k, v in {
@@ -139,20 +167,37 @@ async def dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord, group:
         "dlq_consumer_group": group, "dlq_first_failure": datetime.now(UTC).isoformat(),
         "dlq_attempts": 1,
     }.items()]
-    await persistently(lambda: producer.send_and_wait(
-        dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers),
-        "sending a dead letter")
+    topic = dead_letter_topic(record.topic)
+    try:
+        await persistently(lambda: producer.send_and_wait(
+            topic, value=record.value, key=record.key, headers=headers),
+            "sending a dead letter", stop)
+    except MessageSizeTooLargeError:
+        # Within a few hundred bytes of the broker's limit, the headers made it too large:
+        # the letter goes without its value (the original stays on its topic), as
+        # Sinergi's own services send it.
+        omitted = [*headers, ("dlq_value_omitted", str(len(record.value or b"")).encode())]
+        await persistently(lambda: producer.send_and_wait(
+            topic, value=None, key=record.key, headers=omitted),
+            "sending a dead letter", stop)
     log.warning("dead-lettered %s: %s", reason, detail)
     return "dead_lettered"
 
 
-async def persistently(action: Callable[[], Awaitable[T]], what: str) -> T:
-    """Retry ``action`` while the failure is an outage; anything else is raised."""
+async def persistently(action: Callable[[], Awaitable[T]], what: str,
+                       stop: asyncio.Event | None = None) -> T:
+    """Retry ``action`` while the failure is an outage (``is_transient``); anything else
+    is raised, and ``Stopped`` once ``stop`` is set."""
     backoff = 0.2
     while True:
         try:
             return await action()
-        except TRANSIENT as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.warning("%s failed (%r); retrying in %.1fs", what, exc, backoff)
-            await asyncio.sleep(backoff)
+        try:
+            await asyncio.wait_for((stop or asyncio.Event()).wait(), backoff)
+            raise Stopped(what)
+        except TimeoutError:
             backoff = min(backoff * 2, 10.0)
