@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from services.cli.ops import (
 from services.runtime.db import make_engine, migrate
 from services.runtime.deadletter import VALUE_OMITTED
 from services.runtime.kafka import make_producer
+from services.runtime.kafka_login import client_login
 
 SCHEMA = "operations"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -83,8 +85,9 @@ def _dead_letter_topic(name: str) -> str:
 def list_letters(topic: str = TopicOption) -> None:
     """Every dead letter: why, from where, by which consumer group, when, which event."""
     with friendly_errors():
-        letters = asyncio.run(_all(cli_settings().kafka_bootstrap_servers,
-                                   _dead_letter_topic(topic)))
+        settings = cli_settings()
+        letters = asyncio.run(_all(settings.kafka_bootstrap_servers, _dead_letter_topic(topic),
+                                   client_login(settings)))
     table = Table(title=f"Dead letters on {topic}", title_justify="left")
     for column in ("partition", "offset", "reason", "original", "consumer group",
                    "first failure", "attempts", "ce_type", "ce_id"):
@@ -100,8 +103,9 @@ def list_letters(topic: str = TopicOption) -> None:
     console.print(f"{len(letters)} dead letter(s)")
 
 
-async def _all(servers: str, topic: str) -> list[Record]:
-    async with kafka(servers) as k:
+async def _all(servers: str, topic: str, login: Mapping[str, Any] | None = None
+               ) -> list[Record]:
+    async with kafka(servers, login) as k:
         async with reaching("Kafka", servers):
             tps = (await k.partitions(topic))[topic]
             begins = await k.consumer.beginning_offsets(tps)
@@ -110,8 +114,9 @@ async def _all(servers: str, topic: str) -> list[Record]:
     return sorted(records, key=lambda r: (r.timestamp, r.partition, r.offset))
 
 
-async def _one(servers: str, topic: str, offset: int, partition: int | None) -> Record:
-    async with kafka(servers) as k, reaching("Kafka", servers):
+async def _one(servers: str, topic: str, offset: int, partition: int | None,
+               login: Mapping[str, Any] | None = None) -> Record:
+    async with kafka(servers, login) as k, reaching("Kafka", servers):
         consumer = k.consumer
         tps = (await k.partitions(topic))[topic]
         begins, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
@@ -144,8 +149,9 @@ def show(offset: int = typer.Argument(..., help="The dead letter's offset."),
     identity = TOPICS[topic].identity_numbers
     console.print(f"{topic}/{record.partition}/{record.offset}", markup=False)
     for name, value in header_map(record.headers).items():
-        console.print(f"  {name}: {redact(value) if identity else value}", markup=False,
-                      soft_wrap=True)
+        # Masked on every topic: a Dinsos record misrouted under an unknown type lands on
+        # sinergi.deadletter with a KK number as its subject and correlation id.
+        console.print(f"  {name}: {redact(value)}", markup=False, soft_wrap=True)
     if identity:
         console.print("  key and payload withheld: this topic carries NIK/KK identity numbers")
     else:
@@ -191,7 +197,7 @@ def replay(offset: int = typer.Argument(..., help="The dead letter's offset."),
         record = asyncio.run(_one(settings.kafka_bootstrap_servers, _dead_letter_topic(topic),
                                   offset, partition))
         row = asyncio.run(_replay(settings.kafka_bootstrap_servers, settings.database_url,
-                                  record, operator, force))
+                                  record, operator, force, client_login(settings)))
     console.print(f"replayed {row['dead_letter']} ({row['event_type'] or 'unknown type'} "
                   f"{row['event_id'] or ''}) to {row['original_topic']} partition "
                   f"{row['replay_partition']} offset {row['replay_offset']}, recorded as replay "
@@ -199,7 +205,7 @@ def replay(offset: int = typer.Argument(..., help="The dead letter's offset."),
 
 
 async def _replay(servers: str, url: str, record: Record, operator: str,
-                  force: bool) -> dict[str, Any]:
+                  force: bool, login: Mapping[str, Any] | None = None) -> dict[str, Any]:
     h = header_map(record.headers)
     original = h.get("dlq_topic", "")
     if original not in TOPICS or dead_letter_topic(original, h.get("ce_type")) != record.topic:
@@ -210,7 +216,13 @@ async def _replay(servers: str, url: str, record: Record, operator: str,
                         f"({h[VALUE_OMITTED]} bytes, too large with the dead-letter headers): "
                         f"the original is at {original}/{h.get('dlq_partition')}/"
                         f"{h.get('dlq_offset')} until that topic's retention")
+    # aiokafka would wait for a missing topic's metadata until the send timed out.
+    async with kafka(servers, login) as k, reaching("Kafka", servers):
+        if not (await k.partitions(original))[original]:
+            raise UserError(f"topic {original} does not exist on {servers}: nothing was "
+                            "published (its service creates it at start)")
     engine = make_engine(url, pool_size=1)
+    sent = None
     try:
         async with reaching("PostgreSQL", database_address(url)):
             await migrate(engine, MIGRATIONS, SCHEMA)
@@ -228,7 +240,7 @@ async def _replay(servers: str, url: str, record: Record, operator: str,
             headers = [(k, v) for k, v in record.headers if v is not None
                        and not k.startswith("dlq_") and k != REPLAY_HEADER]
             headers.append((REPLAY_HEADER, _coordinate(record).encode()))
-            producer = make_producer(servers, "sinergi-cli")
+            producer = make_producer(servers, "sinergi-cli", login)
             # A send that times out may still land; the inbox drops a second copy.
             async with reaching("Kafka", servers, 20):
                 await producer.start()
@@ -246,6 +258,19 @@ async def _replay(servers: str, url: str, record: Record, operator: str,
             )
             row = (await conn.execute(replays.insert().values(**values).returning(replays))).one()
         return dict(row._mapping)
+    except BaseException as exc:
+        if sent is None:
+            raise
+        # Published, but its record is lost with the transaction: say so, or a second
+        # replay would follow (harmless to the consumers, but the audit would miss both).
+        where = f"{original}/{sent.partition}/{sent.offset}"
+        if isinstance(exc, Exception):
+            raise UserError(f"published {_coordinate(record)} to {where}, but the replay was "
+                            f"not recorded ({type(exc).__name__}); do not replay it again"
+                            ) from None
+        err.print(f"published {_coordinate(record)} to {where}; interrupted before the "
+                  "replay was recorded", markup=False)
+        raise
     finally:
         await engine.dispose()
 

@@ -21,7 +21,8 @@ def friendly_errors() -> Iterator[None]:
         err.print("interrupted", style="red")
         raise typer.Exit(130) from None
     except (UserError, OSError, TimeoutError) as exc:
-        err.print(f"error: {exc}", style="red", markup=False, highlight=False)
+        err.print(f"error: {str(exc) or type(exc).__name__}", style="red", markup=False,
+                  highlight=False)
         raise typer.Exit(1) from None
     except Exception as exc:  # broker or database client errors
         err.print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], style="red",

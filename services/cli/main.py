@@ -11,9 +11,9 @@ from rich.console import Console
 from services.cli import contracts_cmd, dlq, ops
 from services.cli.environment import cli_settings
 from services.cli.errors import UserError, friendly_errors
+from services.cli.ops import database
 from services.cli.render import timeline_table
 from services.cli.reports import reports_app
-from services.runtime.db import make_engine
 from services.stack import Stack, stack_dir
 from services.stack.cli import stack_app
 from services.stack.stack import PARTS, Part
@@ -79,12 +79,13 @@ def timeline(household_ref: str = typer.Argument(..., help="The household ref, h
 
 
 async def _timeline(ref: str) -> list[dict]:
-    engine = make_engine(cli_settings().database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            return await household_timeline(conn, ref)
-    finally:
-        await engine.dispose()
+    async with database(cli_settings().database_url) as conn:
+        return await household_timeline(conn, ref)
+
+
+async def _reachable(url: str) -> None:
+    async with database(url):
+        pass
 
 
 @app.command()
@@ -95,6 +96,7 @@ def migrate() -> None:
 
     with friendly_errors():
         settings = cli_settings()
+        asyncio.run(_reachable(settings.database_url))
         for d in all_definitions(settings).values():
             migrate_sync(settings.database_url, d.migrations, d.tables.schema)
             console.print(f"{d.name}: migrated")

@@ -9,11 +9,11 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import typer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -23,14 +23,17 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.catalogue import TOPICS, Kind, TopicSpec
+from contracts.catalogue import EVENTS, TOPICS, Kind, TopicSpec
 from contracts.codec import decode
 from contracts.envelope import Envelope, EnvelopeError
 from contracts.errors import ContractViolation
 from contracts.identity import redact
 from services.cli.environment import cli_settings
 from services.cli.errors import UserError, err, friendly_errors
+from services.runtime.db import make_engine
+from services.runtime.kafka_login import client_login
 
 KAFKA_TIMEOUT = 10.0
 console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
@@ -44,21 +47,44 @@ def register(app: typer.Typer) -> None:
 
 
 @asynccontextmanager
-async def reaching(what: str, where: str, seconds: float = KAFKA_TIMEOUT) -> AsyncIterator[None]:
-    """Turn an unreachable or silent server into one sentence the operator can act on."""
+async def reaching(what: str, where: str, seconds: float | None = KAFKA_TIMEOUT
+                   ) -> AsyncIterator[None]:
+    """Turn an unreachable or silent server into one sentence the operator can act on
+    (``seconds``: how long it may take; None, no limit)."""
     try:
         async with asyncio.timeout(seconds):
             yield
     except TimeoutError:
-        raise UserError(f"{what} at {where} did not answer within {seconds:.0f} s") from None
+        raise UserError(f"{what} at {where} did not answer within {seconds or 0:.0f} s"
+                        ) from None
     except (KafkaConnectionError, OSError) as exc:
         hint = "KAFKA_BOOTSTRAP_SERVERS" if what == "Kafka" else "DATABASE_URL"
-        cause = getattr(exc, "strerror", None) or "no broker answered"
+        cause = getattr(exc, "strerror", None) or (
+            "no broker answered" if what == "Kafka" else str(exc) or "no answer")
         raise UserError(f"cannot reach {what} at {where} ({cause}); is it running, "
                         f"is {hint} right?") from None
     except (KafkaError, SQLAlchemyError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise UserError(f"{what} at {where} failed: {type(exc).__name__} {first}") from None
+
+
+@asynccontextmanager
+async def database(url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection to PostgreSQL within ``KAFKA_TIMEOUT``, or one sentence saying why not
+    (asyncpg alone waits a minute for a server that accepts and never answers); what runs
+    on it may take as long as it needs, its failures said the same way."""
+    engine = make_engine(url, pool_size=1)
+    where = database_address(url)
+    try:
+        async with reaching("PostgreSQL", where):
+            conn = await engine.connect()
+        try:
+            async with reaching("PostgreSQL", where, None):
+                yield conn
+        finally:
+            await conn.close()
+    finally:
+        await engine.dispose()
 
 
 def database_address(url: str) -> str:
@@ -81,14 +107,16 @@ class Kafka:
 
 
 @asynccontextmanager
-async def kafka(servers: str) -> AsyncIterator[Kafka]:
+async def kafka(servers: str, login: Mapping[str, Any] | None = None) -> AsyncIterator[Kafka]:
+    """A consumer and an admin client; ``login`` (``client_login``): the principal's
+    SASL arguments on a secured broker (``KAFKA_SASL_*``, e.g. the operators')."""
     # aiokafka logs each failed connection itself; the CLI says it once, in one line.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     clients = Kafka(
         AIOKafkaConsumer(bootstrap_servers=servers, client_id="sinergi-cli",
-                         enable_auto_commit=False, request_timeout_ms=10_000),
+                         enable_auto_commit=False, request_timeout_ms=10_000, **(login or {})),
         AIOKafkaAdminClient(bootstrap_servers=servers, client_id="sinergi-cli",
-                            request_timeout_ms=10_000),
+                            request_timeout_ms=10_000, **(login or {})),
     )
     try:
         async with reaching("Kafka", servers):
@@ -128,6 +156,18 @@ def catalogue_topic(name: str) -> TopicSpec:
     return TOPICS[name]
 
 
+def check_type_on(spec: TopicSpec, event_type: str | None) -> None:
+    """Refuse a ``--type`` no record of ``spec`` can have: a typo printed nothing."""
+    if event_type is None:
+        return
+    if event_type not in EVENTS:
+        raise UserError(f"{event_type} is not a catalogue event type (docs/topic-fields.md "
+                        "lists them)")
+    carried_on = EVENTS[event_type].topic
+    if spec.kind is not Kind.DEAD_LETTER and carried_on != spec.name:
+        raise UserError(f"{event_type} is carried on {carried_on}, not {spec.name}")
+
+
 def header_map(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
     return {k: (v or b"").decode("utf-8", "replace") for k, v in headers}
 
@@ -135,7 +175,8 @@ def header_map(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
 def topics() -> None:
     """Each catalogue topic: partitions, end offsets, message count, kind and readers."""
     with friendly_errors():
-        rows = asyncio.run(_topic_rows(cli_settings().kafka_bootstrap_servers))
+        settings = cli_settings()
+        rows = asyncio.run(_topic_rows(settings.kafka_bootstrap_servers, client_login(settings)))
     table = Table(title="Sinergi topics", title_justify="left")
     for column in ("topic", "kind", "partitions", "end offsets", "messages", "readers",
                    "identity numbers"):
@@ -146,8 +187,9 @@ def topics() -> None:
     console.print(table)
 
 
-async def _topic_rows(servers: str) -> list[tuple[str, ...]]:
-    async with kafka(servers) as k, reaching("Kafka", servers):
+async def _topic_rows(servers: str, login: Mapping[str, Any] | None = None
+                      ) -> list[tuple[str, ...]]:
+    async with kafka(servers, login) as k, reaching("Kafka", servers):
         parts = await k.partitions(*TOPICS)
         every = [tp for tps in parts.values() for tp in tps]
         begins = await k.consumer.beginning_offsets(every) if every else {}
@@ -173,22 +215,26 @@ def tail(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
     limit: int | None = typer.Option(
         None, "--limit", "-n", min=1,
-        help="At most N records (default: the last 20; all with --from-beginning)."),
+        help="At most N records (default: the last 20; none before following with --follow;"
+             " all with --from-beginning)."),
 ) -> None:
     """Decoded records of a topic: time, type, subject, id, causation and a summary."""
     with friendly_errors():
         spec = catalogue_topic(topic)
+        check_type_on(spec, event_type)
         if spec.identity_numbers:
             err.print(f"{topic} carries NIK/KK identity numbers: payloads and keys are "
                       "withheld, only envelope headers are shown", markup=False)
-        asyncio.run(_tail(cli_settings().kafka_bootstrap_servers, spec,
+        settings = cli_settings()
+        asyncio.run(_tail(settings.kafka_bootstrap_servers, spec,
                           lambda r: _matches(r, spec, household, event_type),
-                          from_beginning, follow, limit))
+                          from_beginning, follow, limit, client_login(settings)))
 
 
 async def _tail(servers: str, spec: TopicSpec, wanted: Callable[[Record], bool],
-                from_beginning: bool, follow: bool, limit: int | None) -> None:
-    async with kafka(servers) as k:
+                from_beginning: bool, follow: bool, limit: int | None,
+                login: Mapping[str, Any] | None = None) -> None:
+    async with kafka(servers, login) as k:
         consumer = k.consumer
         async with reaching("Kafka", servers):
             tps = (await k.partitions(spec.name))[spec.name]
@@ -211,6 +257,13 @@ async def _tail(servers: str, spec: TopicSpec, wanted: Callable[[Record], bool],
             backlog = backlog[-window:]
         for record in backlog:
             console.print(line_of(spec, record), soft_wrap=True, markup=False)
+        if not backlog and not follow:
+            searched = ("the whole topic" if from_beginning else
+                        f"the last {window} records of each partition (--from-beginning "
+                        "searches the whole topic)")
+            err.print(f"no record of {spec.name} matched in {searched}" if any(
+                ends[tp] > begins[tp] for tp in tps) else f"{spec.name} holds no records",
+                markup=False)
         if not follow:
             return
         printed = len(backlog)
@@ -275,7 +328,9 @@ def _kafka_time(record: Record) -> str:
 def lag(group: str | None = typer.Option(None, help="Only this consumer group.")) -> None:
     """Per consumer group and partition: committed offset, end offset and lag."""
     with friendly_errors():
-        rows = asyncio.run(_lag_rows(cli_settings().kafka_bootstrap_servers, group))
+        settings = cli_settings()
+        rows = asyncio.run(_lag_rows(settings.kafka_bootstrap_servers, group,
+                                     client_login(settings)))
     table = Table(title="Consumer lag", title_justify="left")
     for column in ("group", "topic", "partition", "committed", "end", "lag"):
         table.add_column(column, justify="left" if column in ("group", "topic") else "right")
@@ -283,11 +338,13 @@ def lag(group: str | None = typer.Option(None, help="Only this consumer group.")
         table.add_row(*row)
     console.print(table)
     if not rows:
-        console.print("no consumer group has committed offsets yet")
+        console.print(f"no consumer group named {group}" if group else
+                      "no consumer group has committed offsets yet", markup=False)
 
 
-async def _lag_rows(servers: str, only: str | None) -> list[tuple[str, ...]]:
-    async with kafka(servers) as k, reaching("Kafka", servers):
+async def _lag_rows(servers: str, only: str | None, login: Mapping[str, Any] | None = None
+                    ) -> list[tuple[str, ...]]:
+    async with kafka(servers, login) as k, reaching("Kafka", servers):
         groups = sorted(g[0] for g in await k.admin.list_consumer_groups())
         rows: list[tuple[str, ...]] = []
         for group in groups if only is None else [g for g in groups if g == only]:

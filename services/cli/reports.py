@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.regions import local_date
 from services.cli.environment import cli_settings
 from services.cli.errors import friendly_errors
-from services.runtime.db import make_engine
+from services.cli.ops import database
 from services.timeline.queries import (
     STAGES,
     flags_without_ticket,
@@ -62,12 +62,8 @@ def _cell(column: str, value: Any) -> str:
 
 
 async def _query(read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = make_engine(cli_settings().database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            return await read(conn)
-    finally:
-        await engine.dispose()
+    async with database(cli_settings().database_url) as conn:
+        return await read(conn)
 
 
 @reports_app.command("funnel")

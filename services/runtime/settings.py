@@ -129,6 +129,19 @@ class Settings(BaseSettings):
     def _level_name(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, value: str) -> str:
+        # A plain PostgreSQL URL is what most tools hand out: it gets the driver SQLAlchemy
+        # needs here. Any other database was a ModuleNotFoundError at the first connect.
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+asyncpg://" + value[len(plain):]
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user:password@"
+                             "host:port/database (postgresql:// is taken as that)")
+        return value
+
     @field_validator("api_tokens")
     @classmethod
     def _tokens_parse(cls, value: SecretStr) -> SecretStr:

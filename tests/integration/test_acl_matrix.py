@@ -191,3 +191,21 @@ async def test_the_broker_holds_exactly_the_acls_the_access_table_generates(
     print(f"ACL bindings on the broker: {len(held)}, generated from contracts/access.py: "
           f"{len(expected)}")
     assert held == expected
+
+
+def test_the_operator_cli_logs_in_as_the_operators_principal(secured: Stack) -> None:
+    from typer.testing import CliRunner
+
+    from contracts.access import OPERATORS
+    from services.cli.main import app
+
+    assert secured.security is not None
+    env = {"KAFKA_BOOTSTRAP_SERVERS": secured.env()["KAFKA_BOOTSTRAP_SERVERS"],
+           "DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+           "KAFKA_SASL_USERNAME": OPERATORS,
+           "KAFKA_SASL_PASSWORD": secured.security.passwords[OPERATORS],
+           "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}
+    for command in (["topics"], ["lag"], ["dlq", "list"]):
+        result = CliRunner().invoke(app, command, env=env)
+        assert result.exit_code == 0, (command, result.output)
+    assert "sinergi.social.household" in CliRunner().invoke(app, ["topics"], env=env).output

@@ -114,8 +114,9 @@ def test_a_service_that_cannot_connect_exits_naming_the_broker_and_its_login(
     ({"SINERGI_POVERTY_LINE": "0"}, "SINERGI_POVERTY_LINE"),
     ({"SINERGI_POVERTY_LINE": "-5"}, "SINERGI_POVERTY_LINE"),
     ({"SINERGI_REPLICATION_FACTOR": "0"}, "SINERGI_REPLICATION_FACTOR"),
+    ({"DATABASE_URL": "mysql://root:secret@db/sinergi"}, "DATABASE_URL"),
 ])
-def test_a_bad_log_level_port_token_list_poverty_line_or_replication_is_refused_at_start_naming_it(
+def test_a_bad_setting_is_refused_at_start_naming_the_variable(
     env: dict[str, str], variable: str
 ) -> None:
     with pytest.raises(ValidationError) as refused:
@@ -141,3 +142,14 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
     loaded = Settings()
     assert loaded.api_tokens.get_secret_value() == DEV_API_TOKENS
     assert loaded.log_level == "INFO" and loaded.kafka_security_protocol is None
+
+
+def test_a_plain_postgresql_url_gets_the_asyncpg_driver_and_a_refusal_hides_the_password(
+) -> None:
+    assert settings(DATABASE_URL="postgresql://u:p@db:5432/s").database_url == (
+        "postgresql+asyncpg://u:p@db:5432/s")
+    assert settings(DATABASE_URL="postgres://u:p@db/s").database_url == (
+        "postgresql+asyncpg://u:p@db/s")
+    with pytest.raises(ValidationError) as refused:
+        settings(DATABASE_URL="mysql://root:hunter2@db/sinergi")
+    assert "hunter2" not in str(refused.value)
