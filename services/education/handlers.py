@@ -5,7 +5,9 @@ dead-letter topic, where an operator sees it) rather than dropped: it is a diffe
 record from the school system, maybe a correction, and silence would hide it. A redelivery
 of the same record is not a second report: the inbox drops it before this code runs. A
 month earlier than one already recorded is refused as ``month_out_of_order``, since the
-streak rule assumes each pupil's months arrive in calendar order.
+streak rule assumes each pupil's months arrive in calendar order. So a month later than the
+report was sent (a typed 2052 for 2025) is refused first, as ``month_in_future``: recorded,
+it would have put every true month after it out of order.
 """
 
 from collections.abc import Sequence
@@ -25,7 +27,14 @@ from contracts.events.education import (
     PupilReengaged,
 )
 from contracts.events.social import EducationReferred
-from services.education.rules import MonthAttendance, attendance_pct, judge_month, level_for_age
+from contracts.regions import local_date
+from services.education.rules import (
+    MonthAttendance,
+    attendance_pct,
+    judge_month,
+    level_for_age,
+    month_after,
+)
 from services.education.tables import attendance, pupils
 from services.runtime.consumer import Rejected
 from services.runtime.unit_of_work import UnitOfWork
@@ -82,6 +91,10 @@ async def record_attendance(event: Event[AttendanceReport], uow: UnitOfWork) -> 
     """Record a pupil's month; alert, raise a dropout risk or re-engage as the rule says."""
     report = event.data
     ref = report.person_ref
+    sent_on = local_date(event.envelope.time)  # the event's own date: a replay judges alike
+    if month_after(report.month, sent_on):
+        raise Rejected("month_in_future", f"{ref}: attendance for {report.month} sent on "
+                       f"{sent_on.isoformat()} (WITA)")
     pupil = (
         await uow.conn.execute(
             select(pupils.c.household_ref, pupils.c.at_risk, pupils.c.risk_event_id)

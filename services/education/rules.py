@@ -8,6 +8,7 @@ refuses a month earlier than one already recorded rather than rewriting the past
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from contracts.events.education import SchoolLevel
@@ -46,6 +47,12 @@ def month_index(month: str) -> int:
     """``YYYY-MM`` as a count of months, so calendar-adjacent months differ by one."""
     year, mon = month.split("-")
     return int(year) * 12 + int(mon) - 1
+
+
+def month_after(month: str, on: date) -> bool:
+    """True if ``month`` (``YYYY-MM``) is later than the month of ``on``: a report of a
+    month not begun when it was sent."""
+    return month_index(month) > on.year * 12 + on.month - 1
 
 
 def months_adjacent(earlier: str, later: str) -> bool:

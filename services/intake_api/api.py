@@ -25,7 +25,6 @@ from services.intake_api.outbox import write_intake
 from services.intake_api.validation import ATTRIBUTES, Refusal, intake_types, validate
 from services.runtime.auth import AgencyTokens, postable_types
 from services.runtime.failures import is_transient
-from services.runtime.health import health_router
 from services.runtime.service import ServiceRuntime
 
 log = structlog.get_logger()
@@ -56,10 +55,11 @@ def _refusal(refusal: Refusal) -> JSONResponse:
 
 def create_app(runtime: ServiceRuntime, tokens: AgencyTokens | None = None) -> FastAPI:
     """The intake endpoint; ``tokens`` default to the runtime's ``SINERGI_API_TOKENS``."""
-    app = FastAPI(title="Sinergi intake", version="1")
+    # No /docs, /redoc or /openapi.json: unauthenticated pages loading scripts from a CDN.
+    app = FastAPI(title="Sinergi intake", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None)
     known = tokens if tokens is not None else \
         AgencyTokens.parse(runtime.settings.api_tokens.get_secret_value())
-    app.include_router(health_router(runtime))
     requests = Counter(
         "sinergi_intake_requests", "Intake posts by event type and outcome (accepted, "
         "duplicate or the refusal's reason)", ["event_type", "outcome"],

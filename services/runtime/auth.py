@@ -32,6 +32,10 @@ def parse_tokens(spec: str) -> dict[str, str]:
             raise ValueError(f"SINERGI_API_TOKENS: part {n} is not agency:token")
         if agency.strip() in tokens:
             raise ValueError(f"SINERGI_API_TOKENS: agency {agency.strip()!r} appears twice")
+        shared = [a for a, t in tokens.items() if t == token.strip()]
+        if shared:  # the caller would be whichever came last, operators perhaps
+            raise ValueError(f"SINERGI_API_TOKENS: agencies {shared[0]!r} and "
+                             f"{agency.strip()!r} share a token")
         tokens[agency.strip()] = token.strip()
     return tokens
 

@@ -37,14 +37,21 @@ from services.runtime.relay_process import (
     serve_relay,
 )
 from services.runtime.service import ServiceDefinition, ServiceRuntime
-from services.runtime.settings import Settings
+from services.runtime.settings import DEV_API_TOKENS, Settings
 
 ExtraTask = Callable[[ServiceRuntime, asyncio.Event], Awaitable[None]]
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def serving_http(make_app: Callable[[ServiceRuntime], Any], settings: Settings) -> ExtraTask:
     """An ``extra`` task serving ``make_app(runtime)`` on SINERGI_HTTP_HOST/PORT until stop."""
     async def serve_http(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+        if (settings.api_tokens.get_secret_value() == DEV_API_TOKENS
+                and settings.http_host not in LOOPBACK):
+            # Their values are in the source: anyone could sign in as any agency.
+            structlog.get_logger().error(
+                "development_api_tokens_in_use", host=settings.http_host,
+                fix="set SINERGI_API_TOKENS to agency:token pairs of your own")
         config = uvicorn.Config(make_app(runtime), host=settings.http_host,
                                 port=settings.http_port, log_level="warning", lifespan="off")
         server = uvicorn.Server(config)

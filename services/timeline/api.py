@@ -41,7 +41,9 @@ REPORTS_ON = {"/sla/flags-without-ticket": FLAGGED, "/sla/tickets-past-due": TIC
 
 def create_app(engine: AsyncEngine, tokens: AgencyTokens | None = None) -> FastAPI:
     """The API and pages; ``tokens`` default to ``SINERGI_API_TOKENS``."""
-    app = FastAPI(title="Sinergi timeline", version="1")
+    # No /docs, /redoc or /openapi.json: unauthenticated pages loading scripts from a CDN.
+    app = FastAPI(title="Sinergi timeline", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None)
     known = tokens if tokens is not None else \
         AgencyTokens.parse(Settings().api_tokens.get_secret_value())
 

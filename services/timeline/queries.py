@@ -40,7 +40,7 @@ _HOUSEHOLD_REF = re.compile(HOUSEHOLD_REF_PATTERN)
 
 def is_household_ref(text: str) -> bool:
     """``h-`` and 32 hex digits, as every household ref is minted."""
-    return _HOUSEHOLD_REF.match(text) is not None
+    return _HOUSEHOLD_REF.fullmatch(text) is not None  # re's $ also takes a final newline
 
 
 async def household_timeline(conn: AsyncConnection, household_ref: str) -> list[dict[str, Any]]:

@@ -254,7 +254,7 @@ def valid_records(households: list[HouseholdIntake], ticket_ids: list[UUID],
     for p, pupil in enumerate(pupil_refs):
         for m in range(1, 6):
             out.append(record(EDUCATION_INTAKE.name, pupil, AttendanceReport(
-                person_ref=pupil, month=f"2041-{m:02d}", school_days=20,
+                person_ref=pupil, month=f"2021-{m:02d}", school_days=20,
                 days_present=(p * 7 + m * 5) % 21)))
     return [r if n % 3 else Record(r.topic, r.key, [*r.headers, ("x-trace", b"\xff\xfe")],
                                    r.value, None, "valid_with_non_utf8_extra_header", r.ce_id)
@@ -270,7 +270,7 @@ def canary_records(household: HouseholdIntake, ticket_id: UUID, pupil: str) -> l
         record(PUBLIC_WORKS_INTAKE.name, str(ticket_id), TicketFieldUpdate(
             ticket_id=ticket_id, status=FieldStatus.COMPLETED, on=date(2032, 1, 1))),
         record(EDUCATION_INTAKE.name, pupil, AttendanceReport(
-            person_ref=pupil, month="2041-12", school_days=20, days_present=20)),
+            person_ref=pupil, month="2021-12", school_days=20, days_present=20)),
     ]
 
 

@@ -181,13 +181,15 @@ async def test_attendance_for_an_unknown_pupil_is_dead_lettered_and_the_next_goe
     assert recorded == [child]
 
 
-async def test_a_month_reported_twice_or_after_a_later_one_is_refused_and_the_first_stands(
+async def test_a_month_reported_twice_after_a_later_one_or_not_yet_begun_is_refused(
     stack_settings: Settings, engine: AsyncEngine, producer: Any
 ) -> None:
     household, child = new_ref("h"), new_ref("p")
     async with education(stack_settings, engine):
         await refer(producer, household, {child: 11})
         await until(lambda: enrolled(engine, child), what="the child's enrolment")
+        # A typed 2052 for 2026: recorded, it would put every true month out of order.
+        typo = await report(producer, child, "2052-01", 18)
         await report(producer, child, "2026-02", 18)
         again = await report(producer, child, "2026-02", 5)
         earlier = await report(producer, child, "2026-01", 5)
@@ -204,7 +206,9 @@ async def test_a_month_reported_twice_or_after_a_later_one_is_refused_and_the_fi
     letters = {dict(r.headers)["ce_id"]: dict(r.headers)
                for r in await read_all(stack_settings, [DEAD_LETTER.name])
                if dict(r.headers).get("ce_id") in (str(again.id).encode(),
-                                                   str(earlier.id).encode())}
+                                                   str(earlier.id).encode(),
+                                                   str(typo.id).encode())}
+    assert letters[str(typo.id).encode()]["dlq_reason"] == b"month_in_future"
     assert letters[str(again.id).encode()]["dlq_reason"] == b"duplicate_month"
     assert letters[str(earlier.id).encode()]["dlq_reason"] == b"month_out_of_order"
     async with engine.connect() as conn:

@@ -161,9 +161,14 @@ async def test_login_sets_a_cookie_that_opens_the_pages_and_refuses_unknown_toke
     ref = await project_case(engine)
     async with timeline_client(engine) as http:
         form = await http.get(f"/households/{ref}")
-        bad = await http.get("/login", params={"token": "nope"})
-        offsite = await http.get("/login", params={"token": TOKENS["social"],
-                                                   "next": "//evil.example/"})
+        bad = await http.post("/login", data={"token": "nope"})
+        offsite = await http.post("/login", data={"token": TOKENS["social"],
+                                                  "next": "//evil.example/"})
+        in_url = await http.get("/login", params={"token": TOKENS["operators"]})
+        huge = await http.post("/login", content=b"token=" + b"x" * 5_000_000,
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+        proxied = await http.post("/login", data={"token": TOKENS["social"]},
+                                  headers={"x-forwarded-proto": "https"})
         good = await http.post("/login", data={"token": TOKENS["education"],
                                                "next": f"/households/{ref}"})
         signed_in = {"Cookie": f"{COOKIE}={good.cookies[COOKIE]}"}
@@ -175,6 +180,11 @@ async def test_login_sets_a_cookie_that_opens_the_pages_and_refuses_unknown_toke
     assert f'value="/households/{ref}"' in form.text
     assert bad.status_code == 401 and COOKIE not in bad.cookies
     assert offsite.status_code == 303 and offsite.headers["location"] == "/"
+    # A token in the URL signs nobody in: it would stay in histories and proxies' logs.
+    assert in_url.status_code == 200 and COOKIE not in in_url.cookies
+    assert huge.status_code == 413 and COOKIE not in huge.cookies
+    assert "secure" in proxied.headers["set-cookie"].lower()
+    assert "secure" not in good.headers["set-cookie"].lower()  # plain http, no proxy
     assert good.status_code == 303 and good.headers["location"] == f"/households/{ref}"
     assert "httponly" in good.headers["set-cookie"].lower()
     assert page.status_code == 200 and 'data-type="education.dropout.risk.v1"' in page.text
@@ -188,7 +198,7 @@ async def outboxed(engine: AsyncEngine, key: str) -> int:
     return len(rows.all())
 
 
-async def test_an_agency_system_may_post_only_the_intake_types_of_the_topic_it_writes(
+async def test_an_agency_system_may_post_only_its_intake_types_and_nothing_else_is_public(
     stack_settings: Settings, engine: AsyncEngine,
 ) -> None:
     [intake] = fresh_intakes(1)
@@ -208,7 +218,10 @@ async def test_an_agency_system_may_post_only_the_intake_types_of_the_topic_it_w
                                  headers={**case, **bearer("pupr-field-system")})
         accepted = await http.post(url, content=body,
                                    headers={**case, **bearer("dinsos-case-system")})
-        health = await http.get("/livez")
+        # Health and metrics live on the metrics port only: here they would tell anyone
+        # the database's address and every agency's request counts.
+        public = {path: (await http.get(path)).status_code
+                  for path in ("/livez", "/readyz", "/metrics", "/docs", "/openapi.json")}
 
     assert [anonymous.status_code, unknown.status_code, by_cookie.status_code] == [401] * 3
     assert anonymous.json() == {"detail": "a valid agency token is required"}
@@ -217,4 +230,4 @@ async def test_an_agency_system_may_post_only_the_intake_types_of_the_topic_it_w
     assert ticket.status_code == 422  # let through to validation: its own topic's type
     assert accepted.status_code == 202
     assert await outboxed(engine, intake.kk_number) == 1
-    assert health.status_code == 200
+    assert public == dict.fromkeys(public, 404)

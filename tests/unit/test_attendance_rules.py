@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 
 from contracts.events.education import SchoolLevel
@@ -9,6 +11,7 @@ from services.education.rules import (
     is_below_threshold,
     judge_month,
     level_for_age,
+    month_after,
     months_adjacent,
 )
 
@@ -136,3 +139,17 @@ def test_a_month_at_84_9_after_a_risk_does_not_reengage() -> None:
 def test_judging_needs_the_month_being_judged() -> None:
     with pytest.raises(ValueError):
         judge_month([], at_risk=False)
+
+
+@pytest.mark.parametrize(("month", "on", "after"), [
+    ("2025-03", date(2025, 3, 1), False),  # the month in progress may be reported
+    ("2025-03", date(2025, 4, 1), False),
+    ("2025-04", date(2025, 3, 31), True),  # the last day of the month before
+    ("2026-01", date(2025, 12, 31), True),  # across the year
+    ("2025-12", date(2026, 1, 1), False),
+    ("2052-01", date(2025, 2, 14), True),  # a typed 2052 for 2025
+])
+def test_a_month_not_begun_when_its_report_was_sent_is_after_it(
+    month: str, on: date, after: bool
+) -> None:
+    assert month_after(month, on) is after

@@ -111,6 +111,7 @@ def test_a_service_that_cannot_connect_exits_naming_the_broker_and_its_login(
     ({"SINERGI_METRICS_PORT": "70000"}, "SINERGI_METRICS_PORT"),
     ({"SINERGI_HTTP_PORT": "-1"}, "SINERGI_HTTP_PORT"),
     ({"SINERGI_API_TOKENS": "social:abc,education"}, "SINERGI_API_TOKENS"),
+    ({"SINERGI_API_TOKENS": "social:same,operators:same"}, "SINERGI_API_TOKENS"),
     ({"SINERGI_POVERTY_LINE": "0"}, "SINERGI_POVERTY_LINE"),
     ({"SINERGI_POVERTY_LINE": "-5"}, "SINERGI_POVERTY_LINE"),
     ({"SINERGI_REPLICATION_FACTOR": "0"}, "SINERGI_REPLICATION_FACTOR"),

@@ -21,7 +21,8 @@ def test_a_minted_household_ref_is_well_formed(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "h-abc", f"p-{uuid4().hex}", f"h-{uuid4().hex}\x00",
-                                  f"h-{uuid4().hex.upper()}", f"h-{uuid4().hex}0"])
+                                  f"h-{uuid4().hex.upper()}", f"h-{uuid4().hex}0",
+                                  f"h-{uuid4().hex}\n"])
 def test_anything_else_is_not(text: str) -> None:
     assert not is_household_ref(text)
 

@@ -25,6 +25,8 @@ TEXT = {
     "other": ("Masuk dengan token lain", "Sign in with another token"),
 }
 MAX_AGE = 12 * 60 * 60
+MAX_FORM_BYTES = 4096
+"""A sign-in form: a token, a path to go back to, a language."""
 
 
 def text(key: str, lang: str) -> str:
@@ -64,9 +66,14 @@ def refused(lang: str, path: str, status: int) -> HTMLResponse:
 
 async def sign_in(request: Request, tokens: AgencyTokens, lang: str) -> HTMLResponse | \
         RedirectResponse:
-    fields = dict(request.query_params)
+    # The token only from a form's body: in a URL it would stay in the browser's history
+    # and proxies' logs, and a link could sign someone in as another agency.
+    fields = {k: v for k, v in request.query_params.items() if k != "token"}
     if request.method == "POST":
-        body = parse_qs((await request.body()).decode("utf-8", "replace"))
+        raw = await _bounded_body(request)
+        if raw is None:
+            return HTMLResponse(login_page(lang, safe_next(fields.get("next"))), status_code=413)
+        body = parse_qs(raw.decode("utf-8", "replace"))
         fields.update({k: v[0] for k, v in body.items()})
     target = safe_next(fields.get("next"))
     token = fields.get("token", "").strip()
@@ -75,9 +82,23 @@ async def sign_in(request: Request, tokens: AgencyTokens, lang: str) -> HTMLResp
     if tokens.agency_of(token) is None:
         return HTMLResponse(login_page(lang, target, "unknown"), status_code=401)
     response = RedirectResponse(target, status_code=303)
+    # Behind a TLS proxy the app sees http; the proxy's header can only ask for more.
+    secure = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto"))
     response.set_cookie(COOKIE, token, max_age=MAX_AGE, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+                        secure=secure)
     return response
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The form's bytes, or None past ``MAX_FORM_BYTES`` (read no further: no token is
+    needed to post here)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def sign_out(lang: str) -> RedirectResponse:
