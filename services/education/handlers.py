@@ -43,7 +43,9 @@ _ENROLLED = "education.enrolled"
 
 
 async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> None:
-    """Enrol each referred child not enrolled before, at the level for its age."""
+    """Enrol each referred child not enrolled under this household before, at the level
+    for its age. A child enrolled under another household moves to this one (a family card
+    split): its later alerts and risks name the household it lives in now."""
     referral = event.data
     enrolled = uow.memo.get(_ENROLLED)
     for child in referral.children:
@@ -51,13 +53,16 @@ async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> No
         if enrolled is not None:  # the batch's children were inserted by enrol_batch
             new = (event.envelope.id, child.person_ref) in enrolled
         else:
+            row = insert(pupils).values(_pupil(event, child.person_ref, level.value))
             new = (await uow.conn.execute(
-                insert(pupils).values(_pupil(event, child.person_ref, level.value))
-                .on_conflict_do_nothing(index_elements=[pupils.c.person_ref])
+                row.on_conflict_do_update(
+                    index_elements=[pupils.c.person_ref],
+                    set_={c: row.excluded[c] for c in _MOVED},
+                    where=pupils.c.household_ref != row.excluded.household_ref)
                 .returning(pupils.c.person_ref)
             )).first() is not None
         if not new:
-            continue  # already enrolled by an earlier referral
+            continue  # already enrolled under this household by an earlier referral
         await _emit(uow, PupilEnrolled(
             household_ref=referral.household_ref, person_ref=child.person_ref,
             region_code=referral.region_code, level=level,
@@ -66,18 +71,28 @@ async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> No
 
 async def enrol_batch(events: Sequence[Event[EducationReferred]], uow: UnitOfWork) -> None:
     """Insert every child of the batch's referrals at once; ``enrol_children`` then announces
-    the ones a referral enrolled (for a child in two referrals, the earlier one)."""
+    the ones a referral enrolled or moved (for a child in two referrals of one household,
+    the earlier one). A child two households refer in one batch is left to
+    ``enrol_children``, one referral after the other, so it moves as it would then."""
     rows: dict[str, dict[str, Any]] = {}
     for event in events:
         if not isinstance(event.data, EducationReferred):
             continue
         for child in event.data.children:
             level = level_for_age(child.age).value
-            rows.setdefault(child.person_ref, _pupil(event, child.person_ref, level))
+            first = rows.setdefault(child.person_ref, _pupil(event, child.person_ref, level))
+            if first["household_ref"] != event.data.household_ref:
+                return
     inserted = {row[0] for row in await uow.insert(
-        pupils, list(rows.values()), "ON CONFLICT (person_ref) DO NOTHING",
-        returning="person_ref")}
+        pupils, list(rows.values()), _MOVE_ON_CONFLICT, returning="person_ref")}
     uow.memo[_ENROLLED] = {(rows[p]["referral_event_id"], p) for p in inserted}
+
+
+_MOVED = ("household_ref", "region_code", "level", "referral_event_id")
+_MOVE_ON_CONFLICT = (
+    "ON CONFLICT (person_ref) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _MOVED)
+    + f" WHERE {pupils.fullname}.household_ref <> EXCLUDED.household_ref")
 
 
 def _pupil(event: Event[EducationReferred], person_ref: str, level: str) -> dict[str, Any]:

@@ -106,7 +106,9 @@ async def open_follow_up(event: Event[DropoutRisk], uow: UnitOfWork) -> None:
 async def close_dropout_risk(
     event: Event[PupilReengaged], uow: UnitOfWork, poverty_line: int
 ) -> None:
-    """The child is back in school: every open risk of that child ends, then graduation.
+    """The child is back in school: every open risk of that child ends, whichever
+    household it was raised under (a child referred again by another household takes its
+    risks along: ``store.children_at_risk``), then graduation.
 
     The event carries a month, not a day, so the graduation date is the day (in Kaltim)
     Education published it.
@@ -115,8 +117,7 @@ async def close_dropout_risk(
     household = await lock_household(uow.conn, pupil.household_ref)
     await uow.conn.execute(
         update(dropout_risks)
-        .where(dropout_risks.c.household_ref == household.ref,
-               dropout_risks.c.person_ref == pupil.person_ref,
+        .where(dropout_risks.c.person_ref == pupil.person_ref,
                dropout_risks.c.reengaged_event_id.is_(None))
         .values(reengaged_event_id=event.envelope.id)
     )

@@ -4,12 +4,18 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.consumer import Rejected
 from services.social.graduation import RESOLVED, NeedStatus
-from services.social.tables import dropout_risks, household_needs, households, income_reports
+from services.social.tables import (
+    dropout_risks,
+    household_needs,
+    households,
+    income_reports,
+    referred_children,
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,22 @@ async def need_of_ticket(conn: AsyncConnection, ref: str, ticket_id: UUID) -> Ro
 
 
 async def children_at_risk(conn: AsyncConnection, ref: str) -> int:
-    return int(await conn.scalar(
-        select(func.count(dropout_risks.c.person_ref.distinct())).where(
-            dropout_risks.c.household_ref == ref, dropout_risks.c.reengaged_event_id.is_(None))
-    ) or 0)
+    """Children with an open dropout risk who belong to the household now: raised under it
+    or under another household, unless another household referred the child later (a
+    family card split moves a child, and its risk with it). On the same day, both count."""
+    return int(await conn.scalar(text(_CHILDREN_AT_RISK), {"ref": ref}) or 0)
+
+
+_CHILDREN_AT_RISK = f"""
+SELECT count(DISTINCT r.person_ref) FROM {dropout_risks.fullname} r
+WHERE r.reengaged_event_id IS NULL
+  AND (r.household_ref = :ref OR r.person_ref IN (
+        SELECT c.person_ref FROM {referred_children.fullname} c WHERE c.household_ref = :ref))
+  AND NOT EXISTS (
+        SELECT 1 FROM {referred_children.fullname} later
+        WHERE later.person_ref = r.person_ref AND later.household_ref <> :ref
+          AND later.referred_on > COALESCE(
+              (SELECT mine.referred_on FROM {referred_children.fullname} mine
+               WHERE mine.household_ref = :ref AND mine.person_ref = r.person_ref),
+              '-infinity'::date))
+"""

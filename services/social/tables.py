@@ -12,6 +12,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy import Table as _Table
 from sqlalchemy.dialects.postgresql import JSONB
@@ -79,6 +80,8 @@ dropout_risks = _Table(
     Column("follow_up_event_id", Uuid, nullable=False),
     Column("reengaged_event_id", Uuid),
     Index("social_open_dropout_risks", "household_ref", "person_ref"),
+    Index("social_open_dropout_risks_by_person", "person_ref",
+          postgresql_where=text("reengaged_event_id IS NULL")),
 )
 
 grants = _Table(

@@ -57,3 +57,39 @@ async def test_a_child_in_two_referrals_of_one_batch_is_enrolled_once_by_the_ear
     assert set(enrolled_by) == {twice.person_ref, once.person_ref}
     assert sorted(p.count(b"p-") for p in announced) == [1, 1]
     assert sum(twice.person_ref.encode() in p for p in announced) == 1
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+async def test_a_child_referred_by_another_household_moves_there_and_is_announced_there(
+    stack_settings: Settings, engine: AsyncEngine, one_batch: bool
+) -> None:
+    old, new = "h-" + uuid.uuid4().hex, "h-" + uuid.uuid4().hex
+    child, sibling = Child(person_ref="p-" + uuid.uuid4().hex, age=9), \
+        Child(person_ref="p-" + uuid.uuid4().hex, age=12)
+    first, first_id = referral(old, 1, [child, sibling])
+    second, second_id = referral(new, 2, [child])  # the family card split: one child moved
+    again, _ = referral(new, 3, [child])  # a later referral by the same household: no move
+    runtime = ServiceRuntime(definitions(stack_settings)["education"], stack_settings, engine)
+    sub = next(s for s in runtime.definition.subscriptions if s.name == "education.referrals")
+    await runtime.producer.start()
+    try:
+        if one_batch:
+            outcomes = await runtime.processor.process_batch(sub, [first, second, again])
+        else:
+            outcomes = [o for r in (first, second, again)
+                        for o in await runtime.processor.process_batch(sub, [r])]
+    finally:
+        await runtime.producer.stop()
+    assert outcomes == [Outcome.PROCESSED] * 3
+    outbox = TABLES.outbox
+    async with engine.connect() as conn:
+        now = dict((await conn.execute(select(pupils.c.person_ref, pupils.c.household_ref).where(
+            pupils.c.person_ref.in_([child.person_ref, sibling.person_ref])))).all())
+        moved_by = await conn.scalar(select(pupils.c.referral_event_id).where(
+            pupils.c.person_ref == child.person_ref))
+        announced = (await conn.execute(select(outbox.c.key, outbox.c.payload).where(
+            outbox.c.key.in_([old, new])))).all()
+    assert now == {child.person_ref: new, sibling.person_ref: old}
+    assert moved_by == second_id != first_id
+    assert sorted((key, child.person_ref.encode() in payload) for key, payload in announced) == (
+        sorted([(old, False), (old, True), (new, True)]))

@@ -58,6 +58,7 @@ RESOLVED = "social.housing.resolved.v1"
 INCOME = "social.income.reported.v1"
 GRADUATED = "social.household.graduated.v1"
 FOLLOW_UP = "social.case.follow_up_opened.v1"
+REFERRED = "social.education.referred.v1"
 
 
 # --- building and publishing records -----------------------------------------------------
@@ -363,3 +364,41 @@ async def test_ticket_and_pupil_events_for_an_unknown_household_are_dead_lettere
             assert dict(letter.headers)["dlq_reason"] == b"unknown_household"
             assert dict(letter.headers)["dlq_topic"] == topic.name.encode()
     assert await emitted(engine, ref) == []
+
+
+async def test_a_child_at_risk_who_moves_to_another_household_takes_the_risk_along(
+    stack_settings: Settings, engine: AsyncEngine, producer
+) -> None:
+    first = household(child_ages=(13,))
+    moved = first.members[2]
+    # The family card split: the child is on a new card, assessed a month later.
+    second = household().model_copy(update={
+        "members": [*household().members[:1], moved],
+        "assessed_on": date(ASSESSED.year, ASSESSED.month + 1, 1)})
+    h1, h2 = ref_of(stack_settings, first), ref_of(stack_settings, second)
+    child = person_ref(pseudonym_key(stack_settings), moved.nik)
+    line = stack_settings.poverty_line
+    risk = DropoutRisk(household_ref=h1, person_ref=child, month="2025-08",
+                       attendance_pct=61.5, months_below=2)
+    async with running(stack_settings, engine, "social", "timeline"):
+        await publish_record(producer, first, first.kk_number)
+        await on_timeline(engine, h1, REGISTERED)
+        risk_envelope, _ = await publish(producer, risk, key=h1)
+        await on_timeline(engine, h1, FOLLOW_UP)
+        await publish_record(producer, second, second.kk_number)
+        [referral] = await on_timeline(engine, h2, REFERRED)
+        for month in (8, 9, 10):
+            for intake in (first, second):
+                await publish_record(producer, income(intake, line, month), intake.kk_number)
+        await on_timeline(engine, h2, INCOME, count=3)
+        [graduated_first] = await on_timeline(engine, h1, GRADUATED)  # the child left
+        assert GRADUATED not in await emitted(engine, h2)  # the child is at risk there now
+
+        # Education moved the pupil too: its re-engagement names the new household.
+        await publish(producer, PupilReengaged(
+            household_ref=h2, person_ref=child, month="2025-11", attendance_pct=92.0,
+            risk_event_id=risk_envelope.id), key=h2)
+        await on_timeline(engine, h2, GRADUATED)
+
+    assert [c["person_ref"] for c in referral["data"]["children"]] == [child]
+    assert graduated_first["data"]["household_ref"] == h1
