@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.catalogue import DEAD_LETTER, DEAD_LETTER_TOPICS, TOPICS, dead_letter_topic
 from contracts.export import REPLAY_HEADER
 from contracts.identity import redact
-from services.cli.environment import cli_settings
+from services.cli.environment import DATABASE_ONLY, cli_settings
 from services.cli.errors import UserError, err, friendly_errors
 from services.cli.ops import (
     Record,
@@ -305,7 +305,7 @@ async def _history(url: str, dead_letter: str | None) -> list[dict[str, Any]]:
 def history() -> None:
     """Every replay: which dead letter, its event, who replayed it, when, and to where."""
     with friendly_errors():
-        rows = asyncio.run(_history(cli_settings().database_url, None))
+        rows = asyncio.run(_history(cli_settings(need=DATABASE_ONLY).database_url, None))
     table = Table(title="Dead-letter replays", title_justify="left")
     for column in ("#", "dead letter", "reason", "event", "by", "at", "replayed to",
                    "forced"):

@@ -9,21 +9,25 @@ from services.cli.errors import UserError
 from services.runtime.settings import Settings, describe
 from services.stack import StackError, stack_env
 
+SERVERS = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+DATABASE_ONLY = ("DATABASE_URL",)
+"""What a command that reads only PostgreSQL (timeline, reports, replay history) needs."""
 
-def cli_settings(servers: Mapping[str, str] | None = None) -> Settings:
+
+def cli_settings(servers: Mapping[str, str] | None = None,
+                 need: tuple[str, ...] = SERVERS) -> Settings:
     """Settings from the environment; Kafka and PostgreSQL from ``servers`` if given (a
-    stack's ``env()``), else the environment's, else the local stack's."""
-    names = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
-    env = dict(servers) if servers else {n: os.environ[n] for n in names if os.environ.get(n)}
-    if len(env) < len(names):
+    stack's ``env()``), else the environment's, else (for any of ``need`` not set) the
+    local stack's."""
+    env = dict(servers) if servers else {n: os.environ[n] for n in SERVERS if os.environ.get(n)}
+    if any(n not in env for n in need):
         try:
             env = {**stack_env(), **env}
         except StackError as exc:
             raise UserError(
-                f"{exc} (or set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)"
+                f"{exc} (or set {' and '.join(need)})"
             ) from None
     try:
-        return Settings(KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"],
-                        DATABASE_URL=env["DATABASE_URL"])
+        return Settings.model_validate(env)
     except ValidationError as exc:  # another SINERGI_*/KAFKA_* variable is wrong
         raise UserError(describe(exc)) from None

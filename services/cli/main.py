@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from services.cli import contracts_cmd, dlq, ops
-from services.cli.environment import cli_settings
+from services.cli.environment import DATABASE_ONLY, cli_settings
 from services.cli.errors import UserError, friendly_errors
 from services.cli.ops import database
 from services.cli.render import timeline_table
@@ -79,7 +79,7 @@ def timeline(household_ref: str = typer.Argument(..., help="The household ref, h
 
 
 async def _timeline(ref: str) -> list[dict]:
-    async with database(cli_settings().database_url) as conn:
+    async with database(cli_settings(need=DATABASE_ONLY).database_url) as conn:
         return await household_timeline(conn, ref)
 
 
@@ -95,7 +95,7 @@ def migrate() -> None:
     from services.runtime.db import migrate_sync
 
     with friendly_errors():
-        settings = cli_settings()
+        settings = cli_settings(need=DATABASE_ONLY)
         asyncio.run(_reachable(settings.database_url))
         for d in all_definitions(settings).values():
             migrate_sync(settings.database_url, d.migrations, d.tables.schema)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.regions import local_date
-from services.cli.environment import cli_settings
+from services.cli.environment import DATABASE_ONLY, cli_settings
 from services.cli.errors import friendly_errors
 from services.cli.ops import database
 from services.timeline.queries import (
@@ -62,7 +62,7 @@ def _cell(column: str, value: Any) -> str:
 
 
 async def _query(read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    async with database(cli_settings().database_url) as conn:
+    async with database(cli_settings(need=DATABASE_ONLY).database_url) as conn:
         return await read(conn)
 
 

@@ -78,3 +78,13 @@ def test_dlq_show_masks_a_kk_number_in_the_headers_of_a_misrouted_record(
     assert result.exit_code == 0, result.output
     assert "ce_subject: [16 digits withheld]" in result.output
     assert kk not in result.output
+
+
+def test_a_database_command_needs_only_the_database_url(tmp_path: object) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "", "SINERGI_STACK_DIR": str(tmp_path),
+           "DATABASE_URL": SERVERS["DATABASE_URL"]}
+    result = CliRunner().invoke(app, ["reports", "funnel"], env=env)
+    assert result.exit_code == 1
+    assert "cannot reach PostgreSQL at 127.0.0.1:1/none" in result.output  # not "kafka is not up"
+    result = CliRunner().invoke(app, ["topics"], env=env)
+    assert "kafka is not up" in result.output
