@@ -145,7 +145,7 @@ def show(offset: int = typer.Argument(..., help="The dead letter's offset."),
     with friendly_errors():
         settings = cli_settings()
         record = asyncio.run(_one(settings.kafka_bootstrap_servers, _dead_letter_topic(topic),
-                                  offset, partition))
+                                  offset, partition, client_login(settings)))
     identity = TOPICS[topic].identity_numbers
     console.print(f"{topic}/{record.partition}/{record.offset}", markup=False)
     for name, value in header_map(record.headers).items():
@@ -195,7 +195,7 @@ def replay(offset: int = typer.Argument(..., help="The dead letter's offset."),
         settings = cli_settings()
         operator = by or os.environ.get("SINERGI_OPERATOR") or getpass.getuser()
         record = asyncio.run(_one(settings.kafka_bootstrap_servers, _dead_letter_topic(topic),
-                                  offset, partition))
+                                  offset, partition, client_login(settings)))
         row = asyncio.run(_replay(settings.kafka_bootstrap_servers, settings.database_url,
                                   record, operator, force, client_login(settings)))
     console.print(f"replayed {row['dead_letter']} ({row['event_type'] or 'unknown type'} "

@@ -22,7 +22,8 @@ def cli_settings(servers: Mapping[str, str] | None = None,
     env = dict(servers) if servers else {n: os.environ[n] for n in SERVERS if os.environ.get(n)}
     if any(n not in env for n in need):
         try:
-            env = {**stack_env(), **env}
+            # The stack's values fill in what the environment leaves unset, never more.
+            env = {**{k: v for k, v in stack_env().items() if not os.environ.get(k)}, **env}
         except StackError as exc:
             raise UserError(
                 f"{exc} (or set {' and '.join(need)})"

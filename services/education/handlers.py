@@ -58,7 +58,8 @@ async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> No
                 row.on_conflict_do_update(
                     index_elements=[pupils.c.person_ref],
                     set_={c: row.excluded[c] for c in _MOVED},
-                    where=pupils.c.household_ref != row.excluded.household_ref)
+                    where=(pupils.c.household_ref != row.excluded.household_ref)
+                    & (pupils.c.referral_event_id < row.excluded.referral_event_id))
                 .returning(pupils.c.person_ref)
             )).first() is not None
         if not new:
@@ -92,7 +93,10 @@ _MOVED = ("household_ref", "region_code", "level", "referral_event_id")
 _MOVE_ON_CONFLICT = (
     "ON CONFLICT (person_ref) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _MOVED)
-    + f" WHERE {pupils.fullname}.household_ref <> EXCLUDED.household_ref")
+    + f" WHERE {pupils.fullname}.household_ref <> EXCLUDED.household_ref"
+    # Event ids are time-ordered: a referral older than the one enrolled (another
+    # partition's, late) does not move the child back.
+    + f" AND {pupils.fullname}.referral_event_id < EXCLUDED.referral_event_id")
 
 
 def _pupil(event: Event[EducationReferred], person_ref: str, level: str) -> dict[str, Any]:

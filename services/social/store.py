@@ -83,21 +83,25 @@ async def need_of_ticket(conn: AsyncConnection, ref: str, ticket_id: UUID) -> Ro
 
 async def children_at_risk(conn: AsyncConnection, ref: str) -> int:
     """Children with an open dropout risk who belong to the household now: raised under it
-    or under another household, unless another household referred the child later (a
-    family card split moves a child, and its risk with it). On the same day, both count."""
+    or under another household, unless another household referred the child later, in
+    Dinsos's order (a family card split moves a child, and its risk with it)."""
     return int(await conn.scalar(text(_CHILDREN_AT_RISK), {"ref": ref}) or 0)
 
 
 _CHILDREN_AT_RISK = f"""
-SELECT count(DISTINCT r.person_ref) FROM {dropout_risks.fullname} r
-WHERE r.reengaged_event_id IS NULL
-  AND (r.household_ref = :ref OR r.person_ref IN (
-        SELECT c.person_ref FROM {referred_children.fullname} c WHERE c.household_ref = :ref))
-  AND NOT EXISTS (
-        SELECT 1 FROM {referred_children.fullname} later
-        WHERE later.person_ref = r.person_ref AND later.household_ref <> :ref
-          AND later.referred_on > COALESCE(
-              (SELECT mine.referred_on FROM {referred_children.fullname} mine
-               WHERE mine.household_ref = :ref AND mine.person_ref = r.person_ref),
-              '-infinity'::date))
+WITH risks AS (
+  SELECT r.person_ref FROM {dropout_risks.fullname} r
+  WHERE r.household_ref = :ref AND r.reengaged_event_id IS NULL
+  UNION ALL
+  SELECT r.person_ref FROM {referred_children.fullname} c
+  JOIN {dropout_risks.fullname} r ON r.person_ref = c.person_ref
+  WHERE c.household_ref = :ref AND r.reengaged_event_id IS NULL)
+SELECT count(DISTINCT k.person_ref) FROM risks k
+WHERE NOT EXISTS (
+  SELECT 1 FROM {referred_children.fullname} later
+  WHERE later.person_ref = k.person_ref AND later.household_ref <> :ref
+    AND later.referred_at > COALESCE(
+        (SELECT mine.referred_at FROM {referred_children.fullname} mine
+         WHERE mine.household_ref = :ref AND mine.person_ref = k.person_ref),
+        '-infinity'::timestamptz))
 """

@@ -68,6 +68,10 @@ referred_children = _Table(
     Column("household_ref", Text, _household(), primary_key=True),
     Column("person_ref", Text, primary_key=True),
     Column("referred_on", Date, nullable=False),
+    # Dinsos's order of referrals (store.children_at_risk); clock_timestamp, not the
+    # transaction's start, so two in one batch keep their order.
+    Column("referred_at", DateTime(timezone=True), nullable=False,
+           server_default=text("clock_timestamp()")),
     Index("social_referred_children_by_person", "person_ref"),
 )
 

@@ -208,4 +208,9 @@ def test_the_operator_cli_logs_in_as_the_operators_principal(secured: Stack) -> 
     for command in (["topics"], ["lag"], ["dlq", "list"]):
         result = CliRunner().invoke(app, command, env=env)
         assert result.exit_code == 0, (command, result.output)
+    # Logged in, they read the dead-letter topic: a letter there (the matrix's own) or none.
+    for command in (["dlq", "show", "0", "-p", "0"], ["dlq", "replay", "0", "-p", "0"]):
+        result = CliRunner().invoke(app, command, env=env)
+        assert "sinergi.deadletter" in result.output, (command, result.output)
+        assert "cannot reach Kafka" not in result.output, (command, result.output)
     assert "sinergi.social.household" in CliRunner().invoke(app, ["topics"], env=env).output

@@ -19,6 +19,7 @@ from services.intake_api.api import create_app
 from services.intake_api.bootstrap import build
 from services.intake_api.tables import TABLES
 from services.runtime.auth import parse_tokens
+from services.runtime.health import health_app
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import Settings
 from services.social.pseudonym import household_ref
@@ -33,14 +34,18 @@ HOUSEHOLD_URL = "/events/intake.household.v1"
 @asynccontextmanager
 async def intake_api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """The intake service (its outbox relay running) and a client for its HTTP app, signed
-    in as the Dinsos case system."""
+    in as the Dinsos case system; ``client.health`` for the service's health and metrics
+    app (served on SINERGI_METRICS_PORT, not on the public port)."""
     runtime = ServiceRuntime(build(), settings, engine)
     await runtime.start()
     token = parse_tokens(settings.api_tokens.get_secret_value())["dinsos-case-system"]
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://intake",
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
+                                     headers={"Authorization": f"Bearer {token}"}) as client, \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=health_app(runtime)),
+                                  base_url="http://intake-health") as health:
+            client.health = health  # type: ignore[attr-defined]
             yield client
     finally:
         await runtime.stop()
@@ -121,7 +126,7 @@ async def test_refused_posts_name_their_fields_and_nothing_of_them_is_published(
         assert ok.status_code == 202, ok.text
         await until(lambda: on_intake_topic(stack_settings, sentinel.kk_number), within=120,
                     what="the record posted after the refused ones on the intake topic")
-        scraped = (await client.get("/metrics")).text
+        scraped = (await client.health.get("/metrics")).text  # type: ignore[attr-defined]
 
     assert {name: r.status_code for name, r in refused.items()} == dict.fromkeys(refused, 422)
     bodies = {name: r.json() for name, r in refused.items()}
@@ -158,7 +163,7 @@ async def test_a_post_retried_with_the_same_ce_id_is_accepted_once(
                                   headers=headers)
         again = await client.post(HOUSEHOLD_URL, content=intake.model_dump_json(),
                                   headers=headers)
-        ready = await client.get("/readyz")
+        ready = await client.health.get("/readyz")  # type: ignore[attr-defined]
     assert (first.status_code, first.json()["duplicate"]) == (202, False)
     assert (again.status_code, again.json()) == (
         202, {"event_id": event_id, "type": "intake.household.v1", "duplicate": True})

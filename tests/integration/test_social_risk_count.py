@@ -1,7 +1,8 @@
-"""Which household a child's open dropout risk counts for, at each boundary of its referrals."""
+"""Which household a child's open dropout risk counts for, at each boundary of its referrals
+(in the order Dinsos wrote them: ``referred_at``)."""
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,11 +13,12 @@ from services.social.tables import dropout_risks, households, referred_children
 pytestmark = pytest.mark.integration
 
 DAY = date(2025, 6, 15)
+AT = datetime(2025, 6, 15, 8, tzinfo=UTC)
 
 
-async def counts(engine: AsyncEngine, referred: dict[str, date], raised_under: str,
+async def counts(engine: AsyncEngine, referred: dict[str, datetime], raised_under: str,
                  reengaged: bool = False) -> dict[str, int]:
-    """Households ``referred`` (ref → the day each referred the child), one risk raised
+    """Households ``referred`` (ref → when Dinsos wrote its referral), one risk raised
     under ``raised_under``; how many children at risk each household counts."""
     child = f"p-{uuid.uuid4().hex}"
     refs = {*referred, raised_under}
@@ -26,7 +28,8 @@ async def counts(engine: AsyncEngine, referred: dict[str, date], raised_under: s
             monthly_income=1, registered_on=DAY, assessed_on=DAY) for r in refs])
         if referred:
             await conn.execute(referred_children.insert(), [dict(
-                household_ref=r, person_ref=child, referred_on=on) for r, on in referred.items()])
+                household_ref=r, person_ref=child, referred_on=DAY, referred_at=at)
+                for r, at in referred.items()])
         await conn.execute(dropout_risks.insert().values(
             risk_event_id=uuid.uuid4(), household_ref=raised_under, person_ref=child,
             follow_up_event_id=uuid.uuid4(),
@@ -42,26 +45,28 @@ async def test_a_risk_counts_where_it_was_raised_while_no_one_else_referred_the_
     engine: AsyncEngine,
 ) -> None:
     h1 = new()
-    assert await counts(engine, {h1: DAY}, h1) == {h1: 1}
+    assert await counts(engine, {h1: AT}, h1) == {h1: 1}
     h1 = new()
     assert await counts(engine, {}, h1) == {h1: 1}  # raised, never referred here: still counts
 
 
-async def test_a_later_referral_elsewhere_takes_the_risk_there_and_a_day_earlier_does_not(
+async def test_a_later_referral_elsewhere_takes_the_risk_there_and_an_earlier_does_not(
     engine: AsyncEngine,
 ) -> None:
     h1, h2 = new(), new()
-    assert await counts(engine, {h1: DAY, h2: DAY + timedelta(days=1)}, h1) == {h1: 0, h2: 1}
+    assert await counts(engine, {h1: AT, h2: AT + timedelta(microseconds=1)}, h1) == {h1: 0, h2: 1}
     h1, h2 = new(), new()
-    assert await counts(engine, {h1: DAY, h2: DAY - timedelta(days=1)}, h1) == {h1: 1, h2: 0}
+    assert await counts(engine, {h1: AT, h2: AT - timedelta(microseconds=1)}, h1) == {h1: 1, h2: 0}
 
 
-async def test_referrals_on_the_same_day_both_count_the_child(engine: AsyncEngine) -> None:
+async def test_referrals_written_at_the_same_instant_both_count_the_child(
+    engine: AsyncEngine,
+) -> None:
     h1, h2 = new(), new()
-    assert await counts(engine, {h1: DAY, h2: DAY}, h1) == {h1: 1, h2: 1}
+    assert await counts(engine, {h1: AT, h2: AT}, h1) == {h1: 1, h2: 1}
 
 
 async def test_a_reengaged_child_counts_nowhere(engine: AsyncEngine) -> None:
     h1, h2 = new(), new()
-    assert await counts(engine, {h1: DAY, h2: DAY + timedelta(days=1)}, h1,
+    assert await counts(engine, {h1: AT, h2: AT + timedelta(microseconds=1)}, h1,
                         reengaged=True) == {h1: 0, h2: 0}

@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -55,6 +56,22 @@ def test_event_ids_sort_by_creation_time() -> None:
     ids = [new_event_id() for _ in range(50)]
     assert [i.version for i in ids] == [7] * 50
     assert [i.int >> 80 for i in ids] == sorted(i.int >> 80 for i in ids)
+
+
+def test_event_ids_of_one_millisecond_still_sort_in_creation_order() -> None:
+    ids = [new_event_id() for _ in range(20_000)]  # thousands share a millisecond
+    assert len({i.int >> 80 for i in ids}) < len(ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)  # strictly increasing
+    assert {(i.version, i.variant) for i in ids} == {(7, uuid.RFC_4122)}
+
+
+def test_an_event_id_after_the_clock_stepped_back_is_still_greater(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = new_event_id()
+    monkeypatch.setattr(time, "time_ns", lambda: 0)  # 1970
+    after = new_event_id()
+    assert after > before and after.version == 7
 
 
 def violation(headers: list, payload: bytes | None, topic: str = TOPIC) -> ContractViolation:

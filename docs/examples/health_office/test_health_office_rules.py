@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
+from asyncpg.exceptions._base import DataError as ClientDataError
 from health_office.consumer import (
     TOPICS,
     USED_TYPES,
@@ -131,6 +132,7 @@ async def test_a_letter_too_large_with_its_headers_goes_without_its_value_saying
     (MessageSizeTooLargeError(), False),
     (ConnectionRefusedError(), True),
     (ValueError("a bug"), False),
+    (ClientDataError("invalid input for query argument $1"), False),  # the client's, a bug
 ])
 def test_outages_and_shortages_are_retried_and_the_records_own_faults_are_not(
     failure: Exception, transient: bool

@@ -1,8 +1,9 @@
 """Signing in to the pages: a form that trades an agency token for the ``sinergi_token`` cookie.
 
-``GET /login`` shows the form; posting it (or opening ``/login?token=...`` once, for a link
-from an agency's own portal) checks the token, sets an HttpOnly cookie and redirects to
-``next``. ``/logout`` clears the cookie.
+``GET /login`` shows the form; posting it checks the token, sets an HttpOnly cookie and
+redirects to ``next``. A token in the URL is ignored: it would stay in browser histories
+and proxies' logs, and a link could sign someone in as another agency. ``/logout`` clears
+the cookie.
 """
 
 from urllib.parse import parse_qs, urlencode
@@ -83,7 +84,8 @@ async def sign_in(request: Request, tokens: AgencyTokens, lang: str) -> HTMLResp
         return HTMLResponse(login_page(lang, target, "unknown"), status_code=401)
     response = RedirectResponse(target, status_code=303)
     # Behind a TLS proxy the app sees http; the proxy's header can only ask for more.
-    secure = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto"))
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    secure = "https" in (request.url.scheme, forwarded)  # the first hop: the client's
     response.set_cookie(COOKIE, token, max_age=MAX_AGE, httponly=True, samesite="lax",
                         secure=secure)
     return response

@@ -24,6 +24,8 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
 )
 from aiokafka.helpers import create_ssl_context
+from asyncpg.exceptions import InterfaceError
+from asyncpg.exceptions._base import DataError as ClientDataError
 
 from contracts.catalogue import dead_letter_topic, spec_for
 from contracts.codec import Event, decode
@@ -53,7 +55,9 @@ def is_transient(exc: BaseException) -> bool:
         return str(getattr(exc, "sqlstate", "") or "").startswith(TRANSIENT_SQLSTATES)
     if isinstance(exc, KafkaError):  # not e.g. a record too large or a denied topic
         return exc.retriable or isinstance(exc, KafkaTimeoutError)
-    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError)
+    if isinstance(exc, InterfaceError):  # not a value asyncpg cannot send: a bug, for good
+        return not isinstance(exc, ClientDataError)
+    return isinstance(exc, OSError | TimeoutError)
 
 
 class Stopped(Exception):
@@ -96,8 +100,12 @@ class Config:
 
 async def run(config: Config, stop: asyncio.Event) -> None:
     """Consume until ``stop`` is set."""
-    pool = await persistently(lambda: asyncpg.create_pool(config.dsn, min_size=1, max_size=2),
-                              "connecting to the database")
+    try:
+        pool = await persistently(
+            lambda: asyncpg.create_pool(config.dsn, min_size=1, max_size=2),
+            "connecting to the database", stop)
+    except Stopped:
+        return
     consumer = AIOKafkaConsumer(*TOPICS, group_id=config.group_id, enable_auto_commit=False,
                                 auto_offset_reset="earliest", **config.kafka_options())
     producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **config.kafka_options())
