@@ -5,6 +5,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # Development default only: a deployment sets SINERGI_PSEUDONYM_KEY from its secret store.
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-not-for-production"
@@ -136,10 +137,15 @@ class Settings(BaseSettings):
         # needs here. Any other database was a ModuleNotFoundError at the first connect.
         for plain in ("postgresql://", "postgres://"):
             if value.startswith(plain):
-                return "postgresql+asyncpg://" + value[len(plain):]
+                value = "postgresql+asyncpg://" + value[len(plain):]
         if not value.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user:password@"
                              "host:port/database (postgresql:// is taken as that)")
+        url = make_url(value)
+        if "sslmode" in url.query:  # libpq's name; asyncpg takes the same values as ssl=
+            url = url.difference_update_query(["sslmode"]).update_query_dict(
+                {"ssl": url.query["sslmode"]})
+            return url.render_as_string(hide_password=False)
         return value
 
     @field_validator("api_tokens")

@@ -151,6 +151,9 @@ def test_a_plain_postgresql_url_gets_the_asyncpg_driver_and_a_refusal_hides_the_
         "postgresql+asyncpg://u:p@db:5432/s")
     assert settings(DATABASE_URL="postgres://u:p@db/s").database_url == (
         "postgresql+asyncpg://u:p@db/s")
+    # A provider's libpq URL: asyncpg takes the same mode as ssl=, not sslmode=.
+    assert settings(DATABASE_URL="postgresql://u:p%40ss@db/s?sslmode=require").database_url == (
+        "postgresql+asyncpg://u:p%40ss@db/s?ssl=require")
     with pytest.raises(ValidationError) as refused:
         settings(DATABASE_URL="mysql://root:hunter2@db/sinergi")
     assert "hunter2" not in str(refused.value)
