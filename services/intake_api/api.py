@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from contracts.codec import MAX_PAYLOAD_BYTES
 from contracts.ids import new_event_id
-from services.intake_api.outbox import write_intake
+from services.intake_api.outbox import IdReused, write_intake
 from services.intake_api.validation import ATTRIBUTES, Refusal, intake_types, validate
 from services.runtime.auth import AgencyTokens, postable_types
 from services.runtime.failures import is_transient
@@ -90,6 +90,11 @@ def create_app(runtime: ServiceRuntime, tokens: AgencyTokens | None = None) -> F
             return _refusal(checked)
         try:
             new = await write_intake(runtime.engine, runtime.definition.tables, checked)
+        except IdReused as reused:
+            requests.labels(label, "id_reused").inc()
+            return JSONResponse({"reason": "id_reused", "detail": f"{reused}: give each "
+                                 "record its own ce-id (a retry sends the same record)"},
+                                status_code=409)
         except Exception as exc:  # nothing was stored: the system may post it again
             transient = is_transient(exc)
             log.error("intake_not_stored", event_type=event_type, error=repr(exc),

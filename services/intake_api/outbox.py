@@ -14,11 +14,18 @@ from services.intake_api.validation import Accepted
 from services.runtime.tables import ServiceTables
 
 
+class IdReused(Exception):
+    """The ``ce-id`` was accepted before for a different record (another topic, key or
+    payload): answering "duplicate" would drop this one without a word."""
+
+
 async def write_intake(engine: AsyncEngine, tables: ServiceTables, record: Accepted) -> bool:
-    """Commit ``record`` to the outbox; False if its event id was accepted before.
+    """Commit ``record`` to the outbox; False if its event id was accepted before for the
+    same record (IdReused if for another one).
 
     An agency system that retries a post with the same ``ce-id`` gets the first acceptance,
-    never a second record.
+    never a second record. The outbox keeps sent rows for ``SINERGI_SENT_OUTBOX_KEEP_HOURS``:
+    within that window a retry is recognised.
     """
     headers, payload = encode(record.envelope, record.data)
     outbox = tables.outbox
@@ -38,4 +45,12 @@ async def write_intake(engine: AsyncEngine, tables: ServiceTables, record: Accep
         unsent = tables.outbox_unsent
         listed = await conn.execute(
             unsent.insert().from_select(["id"], select(written.c.id)).returning(unsent.c.id))
-        return listed.first() is not None
+        if listed.first() is not None:
+            return True
+        before = (await conn.execute(
+            select(outbox.c.topic, outbox.c.key, outbox.c.payload)
+            .where(outbox.c.event_id == record.envelope.id))).first()
+        if before is not None and (before.topic, before.key, bytes(before.payload)) != (
+                record.topic, record.key, payload):
+            raise IdReused(f"ce-id {record.envelope.id} was accepted before for another record")
+        return False

@@ -152,10 +152,10 @@ async def test_refused_posts_name_their_fields_and_nothing_of_them_is_published(
                   outcome="unknown_type") == 1
 
 
-async def test_a_post_retried_with_the_same_ce_id_is_accepted_once(
+async def test_a_post_retried_with_the_same_ce_id_is_accepted_once_and_a_reused_id_refused(
     stack_settings: Settings, engine: AsyncEngine
 ) -> None:
-    [intake] = fresh_intakes(1)
+    [intake, other] = fresh_intakes(2)
     event_id = str(uuid4())
     headers = case_headers(**{"ce-id": event_id})
     async with intake_api(stack_settings, engine) as client:
@@ -163,10 +163,14 @@ async def test_a_post_retried_with_the_same_ce_id_is_accepted_once(
                                   headers=headers)
         again = await client.post(HOUSEHOLD_URL, content=intake.model_dump_json(),
                                   headers=headers)
+        # The same ce-id on another record: said, not dropped as a duplicate.
+        reused = await client.post(HOUSEHOLD_URL, content=other.model_dump_json(),
+                                   headers=headers)
         ready = await client.health.get("/readyz")  # type: ignore[attr-defined]
     assert (first.status_code, first.json()["duplicate"]) == (202, False)
     assert (again.status_code, again.json()) == (
         202, {"event_id": event_id, "type": "intake.household.v1", "duplicate": True})
+    assert (reused.status_code, reused.json()["reason"]) == (409, "id_reused")
     assert ready.status_code == 200, ready.text
     async with engine.connect() as conn:
         rows = await conn.scalar(select(func.count()).select_from(TABLES.outbox)
