@@ -20,12 +20,12 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.cpu import CpuSplit, per_unit_us
@@ -104,45 +104,67 @@ async def bare_loop(bootstrap: str, records: list[IntakeRecord], tag: str,
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench.loop.{tag}",
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 max_poll_records=BATCH)
+
+    async def handle(tp: TopicPartition, batch: list[ConsumerRecord], done: int) -> int:
+        if per_record:
+            for r in batch:
+                await producer.send_and_wait(sink, r.value, r.key, headers=list(r.headers))
+                await consumer.commit({tp: r.offset + 1})
+            return len(batch)
+        if outputs:
+            produced = await send_answers(producer, sinks, outputs, done, len(batch))
+        else:
+            futures = [await producer.send(sink, r.value, r.key, headers=list(r.headers))
+                       for r in batch]
+            for f in futures:
+                await f
+            produced = len(batch)
+        await consumer.commit({tp: batch[-1].offset + 1})
+        return produced
+
     try:
         await send_all(producer, records, source)
         await consumer.start()
-        done, produced, began = 0, 0, 0.0
-        while done < len(records):
-            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
-            if batches and not began:
-                began = time.perf_counter()
-                if split is not None:
-                    split.start()
-            for tp, batch in batches.items():
-                if per_record:
-                    for r in batch:
-                        await producer.send_and_wait(sink, r.value, r.key,
-                                                    headers=list(r.headers))
-                        await consumer.commit({tp: r.offset + 1})
-                    produced += len(batch)
-                elif outputs:
-                    futures = [await producer.send(sinks[topic], value, key, headers=headers)
-                               for n in range(done, done + len(batch))
-                               for topic, key, value, headers in outputs[n % len(outputs)]]
-                    for f in futures:
-                        await f
-                    await consumer.commit({tp: batch[-1].offset + 1})
-                    produced += len(futures)
-                else:
-                    futures = [await producer.send(sink, r.value, r.key, headers=list(r.headers))
-                               for r in batch]
-                    for f in futures:
-                        await f
-                    await consumer.commit({tp: batch[-1].offset + 1})
-                    produced += len(batch)
-                done += len(batch)
-        seconds = time.perf_counter() - began
-        return Rate(done, seconds, produced, None if split is None else split.stop())
+        return await drain(consumer, len(records), handle, split)
     finally:
         await consumer.stop()
         await producer.stop()
         await _topics(bootstrap, topics, create=False, replication=replication)
+
+
+Handle = Callable[[TopicPartition, list[ConsumerRecord], int], Awaitable[int]]
+"""A loop's work on one partition's batch, given how many records came before it; returns
+how many records it produced."""
+
+
+async def drain(consumer: AIOKafkaConsumer, total: int, handle: Handle,
+                split: CpuSplit | None = None) -> Rate:
+    """Fetch batches (up to ``BATCH``) until ``total`` records are consumed, each handled by
+    ``handle``; timed, and the CPU split taken, from the first record fetched."""
+    done, produced, began = 0, 0, 0.0
+    while done < total:
+        batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+        if batches and not began:
+            began = time.perf_counter()
+            if split is not None:
+                split.start()
+        for tp, batch in batches.items():
+            produced += await handle(tp, batch, done)
+            done += len(batch)
+    seconds = time.perf_counter() - began
+    return Rate(done, seconds, produced, None if split is None else split.stop())
+
+
+async def send_answers(producer: AIOKafkaProducer, sinks: dict[str, str],
+                       outputs: Sequence[Sequence[Output]], first: int, count: int) -> int:
+    """Produce the answers of records ``first`` to ``first + count`` (the n-th record's are
+    ``outputs[n % len]``, each to its topic's bench topic), await them; how many."""
+    futures = [await producer.send(sinks[topic], value, key, headers=headers)
+               for n in range(first, first + count)
+               for topic, key, value, headers in outputs[n % len(outputs)]]
+    for f in futures:
+        await f
+    return len(futures)
 
 
 async def emitted_per_household(database_url: str, schema: str, rows: int) -> list[list[Output]]:

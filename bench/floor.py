@@ -10,14 +10,22 @@ free: its inbox and outbox on this PostgreSQL, its fan-out on this broker.
 """
 
 import json
-import time
 import uuid
 from collections.abc import Sequence
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from bench.baselines import BATCH, Output, Rate, _topics, asyncpg_dsn, sink_topics
+from bench.baselines import (
+    BATCH,
+    Output,
+    Rate,
+    _topics,
+    asyncpg_dsn,
+    drain,
+    send_answers,
+    sink_topics,
+)
 from bench.cpu import CpuSplit
 from bench.workload import IntakeRecord, send_all
 from services.runtime.kafka import make_producer
@@ -61,35 +69,22 @@ async def outbox_loop(bootstrap: str, database_url: str, records: list[IntakeRec
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap,
                                 group_id=f"bench.floor.{tag}", enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_poll_records=BATCH)
+    async def handle(tp: TopicPartition, batch: list[ConsumerRecord], done: int) -> int:
+        rows = [row for n in range(done, done + len(batch)) for row in shaped[n % len(shaped)]]
+        async with conn.transaction():
+            # A fresh id a record: the baseline's records repeat (BASELINE_DISTINCT).
+            await conn.execute(sql["inbox"], [uuid.uuid4() for _ in batch])
+            ids = [r[0] for r in await conn.fetch(
+                sql["outbox"], [uuid.uuid4() for _ in rows], *zip(*rows, strict=True))]
+        produced = await send_answers(producer, sinks, outputs, done, len(batch))
+        await conn.execute(sql["mark"], ids)
+        await consumer.commit({tp: batch[-1].offset + 1})
+        return produced
+
     try:
         await send_all(producer, records, source)
         await consumer.start()
-        done, produced, began = 0, 0, 0.0
-        while done < len(records):
-            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
-            if batches and not began:
-                began = time.perf_counter()
-                if split is not None:
-                    split.start()
-            for tp, batch in batches.items():
-                rows = [row for n in range(done, done + len(batch))
-                        for row in shaped[n % len(shaped)]]
-                async with conn.transaction():
-                    # A fresh id a record: the baseline's records repeat (BASELINE_DISTINCT).
-                    await conn.execute(sql["inbox"], [uuid.uuid4() for _ in batch])
-                    ids = [r[0] for r in await conn.fetch(
-                        sql["outbox"], [uuid.uuid4() for _ in rows], *zip(*rows, strict=True))]
-                futures = [await producer.send(sinks[topic], value, key, headers=headers)
-                           for n in range(done, done + len(batch))
-                           for topic, key, value, headers in outputs[n % len(outputs)]]
-                for f in futures:
-                    await f
-                await conn.execute(sql["mark"], ids)
-                await consumer.commit({tp: batch[-1].offset + 1})
-                produced += len(futures)
-                done += len(batch)
-        seconds = time.perf_counter() - began
-        return Rate(done, seconds, produced, None if split is None else split.stop())
+        return await drain(consumer, len(records), handle, split)
     finally:
         await consumer.stop()
         await producer.stop()
