@@ -15,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 
 from contracts.base import Contract
 from contracts.codec import Event
@@ -53,15 +52,8 @@ async def enrol_children(event: Event[EducationReferred], uow: UnitOfWork) -> No
         if enrolled is not None:  # the batch's children were inserted by enrol_batch
             new = (event.envelope.id, child.person_ref) in enrolled
         else:
-            row = insert(pupils).values(_pupil(event, child.person_ref, level.value))
-            new = (await uow.conn.execute(
-                row.on_conflict_do_update(
-                    index_elements=[pupils.c.person_ref],
-                    set_={c: row.excluded[c] for c in _MOVED},
-                    where=(pupils.c.household_ref != row.excluded.household_ref)
-                    & (pupils.c.referral_event_id < row.excluded.referral_event_id))
-                .returning(pupils.c.person_ref)
-            )).first() is not None
+            new = bool(await uow.insert(pupils, [_pupil(event, child.person_ref, level.value)],
+                                        _MOVE_ON_CONFLICT, returning="person_ref"))
         if not new:
             continue  # already enrolled under this household by an earlier referral
         await _emit(uow, PupilEnrolled(
